@@ -1,0 +1,32 @@
+# The README's two commands: `make demo` and `make test`. Both build .venv
+# from pyproject.toml (+ constraints.txt) when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= ../shared/data
+DEMO_ROOT ?= demo-data
+
+.PHONY: venv demo test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@if [ -d "$(SHARED)/mnist" ]; then src="--source-dir $(SHARED)/mnist"; else src=""; fi; \
+	$(BIN)/biasbench generate cmnist --ratio all --out $(DEMO_ROOT) $$src
+	$(BIN)/python -c "from datasets import load_dataset; print(load_dataset('$(DEMO_ROOT)/cmnist', '1pct'))"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/generate.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_ROOT) build *.egg-info

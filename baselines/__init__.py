@@ -1,0 +1,1 @@
+"""Debiasing methods, one module per method, registered by name."""

@@ -1,0 +1,1 @@
+"""Dataset folders: parquet shards, dataset card, manifest (and, later, publishing)."""

@@ -1,0 +1,227 @@
+"""A generated dataset on disk: units of parquet shards, a card, a manifest.
+
+Layout of `ROOT/<dataset>/`:
+
+    README.md            card: YAML configs + features, then the text
+    manifest.json        sha256 of every file, fingerprints per config
+    data/common/         splits shared by all ratios (valid, test) + unit.json
+    data/<ratio>pct/     the ratio's train split + unit.json
+
+A *unit* is a directory written whole into a temporary folder and renamed
+into place, so it exists completely or not at all. `unit.json` holds the
+parameters that define the unit (their hash is its identity), split sizes,
+per-class counts, fingerprints and file hashes. A config (one ratio) is
+complete when its unit and the units it requires exist with the parameter
+hashes it was built against. The card and manifest are derived from the
+units on disk, never edited in place, so building 1pct and then 5pct yields
+one card listing both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from biasbench import atomic
+from biasbench.errors import UserError
+from biasbench.hub import parquet
+from biasbench.hub.fingerprint import config_fingerprint, split_fingerprint
+from biasbench.hub.schema import Schema
+from biasbench.ratios import ratio_from_config
+
+UNIT_FILE = "unit.json"
+MANIFEST = "manifest.json"
+CARD = "README.md"
+COMMON = "common"
+FORMAT = "biasbench-dataset/1"
+
+
+def params_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+
+def class_counts(rows: parquet.SplitRows, n_classes: int) -> dict[str, list[int]]:
+    aligned = np.bincount(rows.label[rows.aligned], minlength=n_classes)
+    conflicting = np.bincount(rows.label[~rows.aligned], minlength=n_classes)
+    return {"aligned": aligned.tolist(), "conflicting": conflicting.tolist()}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One complete config (ratio) as found on disk."""
+
+    name: str
+    unit: dict
+    required: dict[str, dict]
+
+    @property
+    def splits(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for unit in (*self.required.values(), self.unit):
+            for split, info in unit["splits"].items():
+                out[split] = {**info, "unit": unit["unit"]}
+        return dict(sorted(out.items(), key=lambda kv: ("train", "valid", "test").index(kv[0])))
+
+    @property
+    def fingerprint(self) -> str:
+        return config_fingerprint({s: i["fingerprint"] for s, i in self.splits.items()})
+
+    def files(self, split: str) -> list[str]:
+        info = self.splits[split]
+        return [f"data/{info['unit']}/{name}" for name in info["files"]]
+
+
+class DatasetFolder:
+    def __init__(self, path: Path, dataset: str):
+        self.path = Path(path)
+        self.dataset = dataset
+
+    # -- reading -----------------------------------------------------------
+    def unit_dir(self, unit: str) -> Path:
+        return self.path / "data" / unit
+
+    def read_unit(self, unit: str) -> dict | None:
+        path = self.unit_dir(unit) / UNIT_FILE
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path} is unreadable ({exc}); delete it or regenerate with --force") from None
+
+    def units(self) -> dict[str, dict]:
+        data = self.path / "data"
+        if not data.is_dir():
+            return {}
+        found = {}
+        for d in sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            unit = self.read_unit(d.name)
+            if unit is not None:
+                found[d.name] = unit
+        return found
+
+    def unit_status(self, unit: str, params: dict) -> str:
+        """'absent', 'same' (identical parameters) or 'different'."""
+        meta = self.read_unit(unit)
+        if meta is None:
+            return "absent"
+        return "same" if meta.get("params_hash") == params_hash(params) else "different"
+
+    def configs(self) -> list[Config]:
+        """Complete configs, ordered by ratio."""
+        units = self.units()
+        out = []
+        for name, unit in units.items():
+            if name == COMMON:
+                continue
+            required = {}
+            for dep, want in unit.get("requires", {}).items():
+                have = units.get(dep)
+                if have is None or have.get("params_hash") != want:
+                    break
+                required[dep] = have
+            else:
+                out.append(Config(name, unit, required))
+        return sorted(out, key=lambda c: ratio_from_config(c.name))
+
+    def stale_configs(self) -> list[str]:
+        complete = {c.name for c in self.configs()}
+        return [n for n in self.units() if n != COMMON and n not in complete]
+
+    # -- writing (hold `lock()` around these) -------------------------------
+    def lock(self):
+        self.path.mkdir(parents=True, exist_ok=True)
+        return atomic.locked(self.path / ".lock")
+
+    def clean(self) -> list[Path]:
+        return atomic.remove_stale_temps(self.path)
+
+    def write_unit(
+        self,
+        unit: str,
+        params: dict,
+        splits: dict[str, parquet.SplitRows],
+        schema: Schema,
+        provenance: dict,
+        requires: dict[str, str] | None = None,
+    ) -> dict:
+        """Write a unit's shards and unit.json into a temp dir, then rename it into place."""
+        final = self.unit_dir(unit)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = atomic.temp_dir(final.parent, unit)
+        meta: dict = {
+            "format": FORMAT,
+            "dataset": self.dataset,
+            "unit": unit,
+            "params": params,
+            "params_hash": params_hash(params),
+            "requires": dict(requires or {}),
+            "provenance": provenance,
+            "splits": {},
+            "files": {},
+        }
+        for split, rows in splits.items():
+            names = parquet.write_split(tmp, split, rows, schema)
+            for name in names:
+                meta["files"][name] = _sha256_file(tmp / name)
+            meta["splits"][split] = {
+                "files": names,
+                "num_examples": len(rows),
+                "num_bytes": int(sum((tmp / n).stat().st_size for n in names)),
+                "fingerprint": split_fingerprint(
+                    rows.pixel_digests, rows.shapes, rows.label, rows.bias, rows.aligned, rows.source_index
+                ),
+                "counts": class_counts(rows, len(schema.label_names)),
+            }
+        (tmp / UNIT_FILE).write_text(_dumps(meta))
+        atomic.publish_dir(tmp, final)
+        return meta
+
+    def write_card_and_manifest(self, card_text: str, version: str) -> bool:
+        """Rewrite README.md and manifest.json from the units on disk; True if either changed."""
+        changed = atomic.write_if_changed(self.path / CARD, card_text)
+        changed |= atomic.write_if_changed(self.path / MANIFEST, _dumps(self.build_manifest(version)))
+        return changed
+
+    def build_manifest(self, version: str) -> dict:
+        files: dict[str, str] = {}
+        for name, unit in self.units().items():
+            for fname, digest in unit["files"].items():
+                files[f"data/{name}/{fname}"] = digest
+            files[f"data/{name}/{UNIT_FILE}"] = _sha256_file(self.unit_dir(name) / UNIT_FILE)
+        if (self.path / CARD).is_file():
+            files[CARD] = _sha256_file(self.path / CARD)
+        configs = {
+            c.name: {
+                "fingerprint": c.fingerprint,
+                "splits": {
+                    s: {"fingerprint": i["fingerprint"], "num_examples": i["num_examples"], "files": c.files(s)}
+                    for s, i in c.splits.items()
+                },
+            }
+            for c in self.configs()
+        }
+        return {
+            "format": FORMAT,
+            "dataset": self.dataset,
+            "biasbench_version": version,
+            "fingerprint_spec": "biasbench.hub.fingerprint (sha256 over rows: sha256(pixels HWC uint8), shape, label, bias_label, aligned, source_index)",
+            "configs": configs,
+            "files": dict(sorted(files.items())),
+        }

@@ -1,0 +1,94 @@
+"""Writing and reading one split as parquet shards in the `datasets` layout.
+
+Shard and row-group sizes are decided here (and stated in the cards):
+- shards of at most 500 MB, the `datasets` default, named
+  `<split>-0000K-of-0000N.parquet` like `push_to_hub`;
+- row groups of about 2 MB: the Hub's viewer reads a whole row group to show
+  a page and fails above ~286 MiB; `datasets` uses 100 rows for images, which
+  for 28x28 PNGs (~0.4 kB) would make row-group metadata outweigh the data.
+Compression: none. PNG payloads are already deflated (zstd saves < 3% on
+them, measured) and the other columns are tiny.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from biasbench.hub.schema import Schema
+
+MAX_SHARD_BYTES = 500 * 1000 * 1000
+ROW_GROUP_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class SplitRows:
+    """One split in memory: encoded images plus labels, in row order."""
+
+    png: list[bytes]
+    pixel_digests: np.ndarray  # (N,) S32
+    shapes: np.ndarray  # (N, 3) uint16
+    label: np.ndarray  # int64
+    bias: np.ndarray  # int64
+    aligned: np.ndarray  # bool
+    source_index: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+def _shard_bounds(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    bounds, start, acc = [], 0, 0
+    for i, s in enumerate(sizes):
+        if acc and acc + s > limit:
+            bounds.append((start, i))
+            start, acc = i, 0
+        acc += int(s)
+    bounds.append((start, len(sizes)))
+    return bounds
+
+
+def write_split(directory: Path, split: str, rows: SplitRows, schema: Schema) -> list[str]:
+    """Write `rows` as shards under `directory`; returns the file names."""
+    sizes = np.fromiter((len(b) for b in rows.png), dtype=np.int64, count=len(rows.png))
+    bounds = _shard_bounds(sizes, MAX_SHARD_BYTES) if len(rows) else [(0, 0)]
+    mean = float(sizes.mean()) if len(sizes) else 1.0
+    row_group = int(min(max(ROW_GROUP_BYTES // max(mean, 1.0), 100), 1_000_000))
+    arrow_schema = schema.arrow()
+    names = []
+    for k, (a, b) in enumerate(bounds):
+        image = pa.StructArray.from_arrays(
+            [pa.array(rows.png[a:b], type=pa.binary()), pa.nulls(b - a, type=pa.string())],
+            names=["bytes", "path"],
+        )
+        table = pa.Table.from_arrays(
+            [
+                image,
+                pa.array(rows.label[a:b], type=pa.int64()),
+                pa.array(rows.bias[a:b], type=pa.int64()),
+                pa.array(rows.aligned[a:b], type=pa.bool_()),
+                pa.array(rows.source_index[a:b], type=pa.int64()),
+            ],
+            schema=arrow_schema,
+        )
+        name = f"{split}-{k:05d}-of-{len(bounds):05d}.parquet"
+        pq.write_table(
+            table,
+            directory / name,
+            row_group_size=row_group,
+            compression="none",
+            use_dictionary=["label", "bias_label"],
+            write_statistics=["label", "bias_label", "aligned", "source_index"],
+        )
+        names.append(name)
+    return names
+
+
+def read_split(paths: list[Path]) -> pa.Table:
+    """Concatenate the shards of one split, in shard order."""
+    tables = [pq.read_table(p) for p in sorted(paths)]
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]

@@ -1,0 +1,31 @@
+"""Where generated datasets live.
+
+`--out` (generate) and `--data-dir` (everything that reads datasets) default
+to $BIASBENCH_DATA, else ~/.cache/biasbench/datasets. A dataset built with
+the canonical seed lives in ROOT/<dataset>; another seed is another dataset
+and lives in ROOT/<dataset>-seed<N>.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from biasbench.protocol import CANONICAL_SEED
+
+
+def data_root(arg: str | os.PathLike | None = None) -> Path:
+    if arg:
+        return Path(arg).expanduser()
+    env = os.environ.get("BIASBENCH_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "biasbench" / "datasets"
+
+
+def dataset_dirname(dataset: str, seed: int = CANONICAL_SEED) -> str:
+    return dataset if seed == CANONICAL_SEED else f"{dataset}-seed{seed}"
+
+
+def dataset_dir(root: Path, dataset: str, seed: int = CANONICAL_SEED) -> Path:
+    return Path(root) / dataset_dirname(dataset, seed)

@@ -1,0 +1,1 @@
+"""Readers for the official source releases, their checksums and downloads."""

@@ -1,0 +1,47 @@
+"""What a dataset generator provides to the shared build loop (generators.build)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from biasbench.hub.card import CardMeta
+from biasbench.hub.folder import Config
+from biasbench.hub.parquet import SplitRows
+from biasbench.hub.schema import Schema
+from biasbench.progress import Reporter
+
+
+@dataclass
+class Built:
+    """Rendered splits: the shared unit (valid/test) and one train split per ratio."""
+
+    common: dict[str, SplitRows] | None
+    ratios: dict[Decimal, dict[str, SplitRows]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Generator(Protocol):
+    name: str
+    summary: str
+    schema: Schema
+    card_meta: CardMeta
+
+    def load_sources(self, source_dir: Path | None, allow_unverified: bool) -> Any:
+        """Read and verify the source release (download it when no dir is given)."""
+
+    def params(self, source: Any, seed: int, ratio: Decimal | None) -> dict:
+        """Everything that defines a unit's content (ratio None = shared unit)."""
+
+    def provenance(self, source: Any) -> dict:
+        """Facts recorded with a unit that do not define it (versions, checksums)."""
+
+    def build(
+        self, source: Any, seed: int, ratios: list[Decimal], need_common: bool, workers: int, reporter: Reporter
+    ) -> Built:
+        """Render the requested splits, computing each distinct image once."""
+
+    def card_body(self, configs: list[Config]) -> str:
+        """Card prose and tables for the complete configs on disk."""

@@ -1,0 +1,128 @@
+"""The build loop every generator shares: lock, skip what exists, write units, rebuild the card.
+
+Interruption safety comes from the folder's unit model (biasbench.hub.folder):
+units appear by rename, the card and manifest are rebuilt from what is on
+disk at the end of every run, and leftovers of a killed run are removed by
+the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+import zlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow
+
+from biasbench import __version__
+from biasbench.errors import UserError
+from biasbench.generators import get
+from biasbench.hub import card
+from biasbench.hub.folder import COMMON, DatasetFolder, params_hash
+from biasbench.paths import dataset_dir
+from biasbench.progress import SILENT, Reporter
+from biasbench.ratios import config_name
+
+
+@dataclass
+class GenerateReport:
+    path: Path
+    built: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    removed_leftovers: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    configs_on_disk: list[str] = field(default_factory=list)
+
+
+def built_with() -> dict:
+    """Library versions that the file bytes (not the content) depend on."""
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pyarrow": pyarrow.__version__,
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+        "biasbench": __version__,
+    }
+
+
+def _prepare_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to {path}: {exc.strerror or exc}; choose another --out") from None
+
+
+def generate(
+    dataset: str,
+    ratios: list[Decimal],
+    root: Path,
+    seed: int,
+    source_dir: Path | None = None,
+    force: bool = False,
+    allow_unverified: bool = False,
+    workers: int = 1,
+    reporter: Reporter = SILENT,
+) -> GenerateReport:
+    """Build the requested ratios of `dataset` under `root` (a no-op for what exists)."""
+    gen = get(dataset)
+    if seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, got {seed}")
+    path = dataset_dir(root, gen.name, seed)
+    _prepare_dir(path)
+    folder = DatasetFolder(path, gen.name)
+    report = GenerateReport(path)
+    t0 = time.perf_counter()
+    with folder.lock():
+        report.removed_leftovers = len(folder.clean())
+        source = gen.load_sources(source_dir, allow_unverified)
+        report.timings["sources"] = time.perf_counter() - t0
+
+        common_params = gen.params(source, seed, None)
+        wanted = {COMMON: common_params, **{config_name(r): gen.params(source, seed, r) for r in ratios}}
+        status = {unit: folder.unit_status(unit, p) for unit, p in wanted.items()}
+        clash = [u for u, s in status.items() if s == "different"]
+        if clash and not force:
+            raise UserError(
+                f"{path} already holds {', '.join(clash)} built from other parameters or source files; "
+                "pass --force to rebuild"
+            )
+        need_common = force or status[COMMON] != "same"
+        todo = [r for r in ratios if force or status[config_name(r)] != "same"]
+        report.skipped = [config_name(r) for r in ratios if r not in todo]
+
+        if need_common or todo:
+            built = gen.build(source, seed, todo, need_common, workers, reporter)
+            report.timings.update(built.timings)
+            t1 = time.perf_counter()
+            provenance = {**gen.provenance(source), "built_with": built_with()}
+            if built.common is not None:
+                folder.write_unit(COMMON, common_params, built.common, gen.schema, provenance)
+            for ratio in todo:
+                name = config_name(ratio)
+                folder.write_unit(
+                    name,
+                    wanted[name],
+                    built.ratios[ratio],
+                    gen.schema,
+                    provenance,
+                    requires={COMMON: params_hash(common_params)},
+                )
+                report.built.append(name)
+            report.timings["write"] = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        configs = folder.configs()
+        text = card.header(configs, gen.schema, gen.card_meta) + gen.card_body(configs)
+        folder.write_card_and_manifest(text, __version__)
+        report.timings["card"] = time.perf_counter() - t2
+        report.configs_on_disk = [c.name for c in configs]
+    report.timings["total"] = time.perf_counter() - t0
+    return report

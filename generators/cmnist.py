@@ -1,0 +1,330 @@
+"""Colored MNIST: digits coloured by a colour that agrees with the digit except in r% of training images.
+
+Construction rules and their sources are in biasbench.protocol.CMNISTProtocol.
+Every random draw is a counter-based hash of (seed, stream, source index):
+
+    valid hold-out  rank of hash(seed, "cmnist/valid-holdout", train index)
+    conflict order  rank within class of hash(seed, "cmnist/conflict", train index)
+    valid/test      rank within class of hash(seed, "cmnist/<split>-colour", index)
+    colour noise    hash(seed, "cmnist/noise/<source split>", index)
+
+so a ratio's output never depends on other ratios or on build order, and a
+training image has the same pixels in every ratio where it has the same
+colour. Images are rendered once per distinct (source image, colour) pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from biasbench import rng
+from biasbench.hub.card import CardMeta, counts_table
+from biasbench.hub.folder import Config
+from biasbench.hub.parquet import SplitRows
+from biasbench.hub.png import encode_rgb
+from biasbench.hub.schema import Schema
+from biasbench.parallel import ordered_map
+from biasbench.progress import Reporter
+from biasbench.protocol import CANONICAL_SEED, CMNIST, CMNISTProtocol
+from biasbench.ratios import config_name, count_for
+from biasbench.sources.mnist import MNIST, resolve_mnist
+from biasbench.generators.base import Built
+
+GENERATOR_VERSION = 1  # bump when the construction changes; part of every unit's identity
+SOURCE_SPLITS = {"train": 0, "test": 1}
+CHUNK = 2048  # images per worker task: large enough to amortise IPC, small enough to balance
+
+
+def _rank_within_class(seed: int, stream: str, index: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """For each element, its position among same-class elements when sorted by hash."""
+    position = np.empty(len(index), dtype=np.int64)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        order = rng.rank(seed, stream, index[members])
+        position[members[order]] = np.arange(len(members))
+    return position
+
+
+class Plan:
+    """Which source image gets which colour in every split (no pixels yet)."""
+
+    def __init__(self, mnist: MNIST, seed: int, proto: CMNISTProtocol = CMNIST):
+        self.proto = proto
+        self.seed = seed
+        n = len(mnist.train_labels)
+        holdout = rng.rank(seed, "cmnist/valid-holdout", np.arange(n))
+        self.valid_index = np.sort(holdout[: proto.valid_size])
+        self.train_index = np.sort(holdout[proto.valid_size :])
+        self.train_labels = mnist.train_labels[self.train_index]
+        # Rank within class decides conflict membership (first k) and the
+        # conflicting colour (cycling over the other nine in rank order).
+        self.train_rank = _rank_within_class(seed, "cmnist/conflict", self.train_index, self.train_labels)
+        self.class_sizes = np.bincount(self.train_labels, minlength=10)
+        self.conflict_colour = (self.train_labels + 1 + self.train_rank % 9) % 10
+        self.test_index = np.arange(len(mnist.test_labels))
+        self.test_labels = mnist.test_labels
+        self.valid_labels = mnist.train_labels[self.valid_index]
+
+    def train_colours(self, ratio: Decimal) -> np.ndarray:
+        k = np.array([count_for(int(n), ratio) for n in self.class_sizes])
+        conflicting = self.train_rank < k[self.train_labels]
+        return np.where(conflicting, self.conflict_colour, self.train_labels)
+
+    def unbiased_colours(self, split: str) -> np.ndarray:
+        """Colour independent of digit, balanced within each class."""
+        index, labels = (
+            (self.valid_index, self.valid_labels) if split == "valid" else (self.test_index, self.test_labels)
+        )
+        return _rank_within_class(self.seed, f"cmnist/{split}-colour", index, labels) % 10
+
+
+def _render_chunk(task: tuple[np.ndarray, np.ndarray]) -> tuple[list[bytes], list[bytes], float, float]:
+    """Colour and encode one chunk; returns PNGs, pixel digests and the time of each stage."""
+    grey, colour = task
+    t0 = time.perf_counter()
+    images = np.rint(colour[:, None, None, :] * grey[..., None].astype(np.float64)).astype(np.uint8)
+    t1 = time.perf_counter()
+    pngs = encode_rgb(images)
+    digests = [hashlib.sha256(im.tobytes()).digest() for im in images]
+    return pngs, digests, t1 - t0, time.perf_counter() - t1
+
+
+class ColoredMNIST:
+    name = "cmnist"
+    summary = "Colored MNIST (LfF colours, foreground colouring, severity 4)"
+    schema = Schema(label_names=CMNIST.label_names, bias_names=CMNIST.colour_names)
+    card_meta = CardMeta(
+        pretty_name="Colored MNIST (biasbench)",
+        license="cc-by-sa-3.0",
+        tags=("spurious-correlations", "debiasing", "colored-mnist", "biasbench"),
+    )
+
+    def __init__(self, proto: CMNISTProtocol = CMNIST):
+        self.proto = proto
+
+    def load_sources(self, source_dir: Path | None, allow_unverified: bool) -> MNIST:
+        return resolve_mnist(source_dir, allow_unverified)
+
+    def params(self, source: MNIST, seed: int, ratio: Decimal | None) -> dict:
+        p = self.proto
+        params = {
+            "dataset": self.name,
+            "generator_version": GENERATOR_VERSION,
+            "seed": seed,
+            "severity": p.severity,
+            "sigma": p.sigma,
+            "colours": [list(c) for c in p.colours],
+            "valid_size": p.valid_size,
+            "sources_sha256": {f.name: f.sha256 for f in source.files},
+        }
+        if ratio is not None:
+            params["ratio"] = str(ratio)
+        return params
+
+    def provenance(self, source: MNIST) -> dict:
+        return {
+            "sources": [
+                {"file": f.name, "md5": f.md5, "sha256": f.sha256, "verified": f.verified} for f in source.files
+            ],
+            "verified": source.verified,
+        }
+
+    def build(
+        self, source: MNIST, seed: int, ratios: list[Decimal], need_common: bool, workers: int, reporter: Reporter
+    ) -> Built:
+        t0 = time.perf_counter()
+        plan = Plan(source, seed, self.proto)
+        # Every output row as (source split, source index, colour); distinct triples are rendered once.
+        outputs: dict[tuple[str, Decimal | None], tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+        if need_common:
+            outputs[("valid", None)] = (0, plan.valid_index, plan.valid_labels, plan.unbiased_colours("valid"))
+            outputs[("test", None)] = (1, plan.test_index, plan.test_labels, plan.unbiased_colours("test"))
+        for r in ratios:
+            outputs[("train", r)] = (0, plan.train_index, plan.train_labels, plan.train_colours(r))
+        keys = {k: (src << 40) | (idx << 8) | col for k, (src, idx, _, col) in outputs.items()}
+        all_keys = np.concatenate(list(keys.values())) if keys else np.zeros(0, np.int64)
+        unique, inverse = np.unique(all_keys, return_inverse=True)
+        src_split, src_idx, colour = unique >> 40, (unique >> 8) & ((1 << 32) - 1), unique & 0xFF
+
+        images = {0: source.train_images, 1: source.test_images}
+        base = np.asarray(self.proto.colours, dtype=np.float64)
+        values = np.empty((len(unique), 3), dtype=np.float64)
+        for split_name, split_id in SOURCE_SPLITS.items():
+            sel = src_split == split_id
+            noise = rng.standard_normal(seed, f"cmnist/noise/{split_name}", src_idx[sel], 3)
+            values[sel] = np.clip(base[colour[sel]] + self.proto.sigma * noise, 0.0, 1.0)
+        grey = np.empty((len(unique), 28, 28), dtype=np.uint8)
+        for split_id, arr in images.items():
+            sel = src_split == split_id
+            grey[sel] = arr[src_idx[sel]]
+        t1 = time.perf_counter()
+
+        tasks = [(grey[a : a + CHUNK], values[a : a + CHUNK]) for a in range(0, len(unique), CHUNK)]
+        pngs: list[bytes] = []
+        digests: list[bytes] = []
+        colour_cpu = png_cpu = 0.0
+        bar = reporter.bar(total=len(unique), desc=f"render {self.name}", unit="img")
+        for p, d, tc, tp in ordered_map(_render_chunk, tasks, workers):
+            pngs += p
+            digests += d
+            colour_cpu += tc
+            png_cpu += tp
+            bar.update(len(p))
+        bar.close()
+        digest_arr = np.array(digests, dtype="S32")
+        t2 = time.perf_counter()
+
+        def rows(key: tuple[str, Decimal | None], sel: np.ndarray) -> SplitRows:
+            _, idx, labels, col = outputs[key]
+            return SplitRows(
+                png=[pngs[i] for i in sel],
+                pixel_digests=digest_arr[sel],
+                shapes=np.tile(np.array(self.proto.image_shape, dtype=np.uint16), (len(sel), 1)),
+                label=labels.astype(np.int64),
+                bias=col.astype(np.int64),
+                aligned=col == labels,
+                source_index=idx.astype(np.int64),
+            )
+
+        splits: dict[tuple[str, Decimal | None], SplitRows] = {}
+        offset = 0
+        for key, k in keys.items():
+            splits[key] = rows(key, inverse[offset : offset + len(k)])
+            offset += len(k)
+        common = {"valid": splits[("valid", None)], "test": splits[("test", None)]} if need_common else None
+        return Built(
+            common=common,
+            ratios={r: {"train": splits[("train", r)]} for r in ratios},
+            timings={
+                "plan": t1 - t0,
+                "render": t2 - t1,
+                "colour_cpu": colour_cpu,
+                "png_cpu": png_cpu,
+                "images_rendered": float(len(unique)),
+            },
+        )
+
+    def card_body(self, configs: list[Config]) -> str:
+        return card_body(self.proto, self.schema, configs)
+
+
+CITATIONS = """```bibtex
+@article{lecun1998mnist,
+  title   = {Gradient-based learning applied to document recognition},
+  author  = {LeCun, Yann and Bottou, L{\\'e}on and Bengio, Yoshua and Haffner, Patrick},
+  journal = {Proceedings of the IEEE},
+  volume  = {86}, number = {11}, pages = {2278--2324}, year = {1998}
+}
+@inproceedings{nam2020learning,
+  title     = {Learning from Failure: De-biasing Classifier from Biased Classifier},
+  author    = {Nam, Junhyun and Cha, Hyuntak and Ahn, Sungsoo and Lee, Jaeho and Shin, Jinwoo},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year      = {2020}
+}
+@inproceedings{lee2021learning,
+  title     = {Learning Debiased Representation via Disentangled Feature Augmentation},
+  author    = {Lee, Jungsoo and Kim, Eungyeup and Lee, Juyoung and Lee, Jihyeon and Choo, Jaegul},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year      = {2021}
+}
+```"""
+
+
+def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> str:
+    """The card's prose: what it is, how it was built, counts, colours, sources, licence, citations."""
+    out = ["", f"# {ColoredMNIST.card_meta.pretty_name}", ""]
+    out.append(
+        "Colored MNIST is MNIST with a shortcut: in the training split almost every digit is drawn in "
+        "its own colour (digit *d* in colour *d*), so a classifier can reach high training accuracy by "
+        "reading the colour instead of the shape. Only a small fraction *r* of training images "
+        "(*bias-conflicting*) carry one of the other nine colours. The valid and test splits are "
+        "unbiased (colour independent of digit), so they measure whether a model learned digits. It is "
+        "the Colored MNIST of LfF (Nam et al., 2020) as used by DisEnt (Lee et al., 2021) and REST "
+        "(Zhao et al., 2023), rebuilt deterministically by [biasbench](https://github.com/) at the "
+        "conflict ratios 0.5%, 1%, 2% and 5%."
+    )
+    if not configs:
+        out += ["", "No complete config in this folder yet: run `biasbench generate cmnist`."]
+        return "\n".join(out) + "\n"
+    first = configs[0].unit
+    seed = first["params"]["seed"]
+    prov = first["provenance"]
+    if seed != CANONICAL_SEED:
+        out += ["", f"> **Seed {seed}.** This is *not* the canonical dataset (seed {CANONICAL_SEED}): "
+                "its samples, conflict sets and noise differ. Report the seed with any number measured on it."]
+    if not prov["verified"]:
+        out += ["", "> **Unverified source.** The MNIST files it was built from do not match the official "
+                "checksums (built with `--allow-unverified`); it is not Colored MNIST as published."]
+    out += ["", "## Load", "", "```python", "from datasets import load_dataset",
+            f'ds = load_dataset("PATH_OR_REPO", "{configs[0].name}")  # configs: '
+            + ", ".join(c.name for c in configs), "```", ""]
+    out += ["## Structure", "",
+            "| column | type | meaning |", "|---|---|---|",
+            "| image | Image (PNG, 28x28 RGB) | the coloured digit |",
+            "| label | ClassLabel '0'..'9' | the digit (target) |",
+            "| bias_label | ClassLabel (10 colour names) | the colour (bias attribute) |",
+            "| aligned | bool | colour index == digit (bias-aligned) |",
+            "| source_index | int64 | index in the MNIST source split (train for train/valid, t10k for test) |",
+            ""]
+    out += ["| config | train | valid | test | fingerprint |", "|---|---|---|---|---|"]
+    for c in configs:
+        n = {s: i["num_examples"] for s, i in c.splits.items()}
+        out.append(f"| {c.name} | {n['train']} | {n['valid']} | {n['test']} | `{c.fingerprint[:16]}` |")
+    out += ["", "Counts per class, *aligned / conflicting*:", ""]
+    for c in configs:
+        out += [f"**{c.name}**", "", counts_table(c, schema.label_names), ""]
+    out += ["## Colours", "", "LfF's mean colours (`alinlab/LfF:data/resource/colors.th`):", "",
+            "| index | name | R | G | B | hex |", "|---|---|---|---|---|---|"]
+    for i, (rgb, name) in enumerate(zip(proto.colours, proto.colour_names)):
+        hexcode = "#" + "".join(f"{round(v * 255):02x}" for v in rgb)
+        out.append(f"| {i} | {name} | {rgb[0]:.4f} | {rgb[1]:.4f} | {rgb[2]:.4f} | `{hexcode}` |")
+    params = first["params"]
+    out += ["", "## How it was built", "",
+            f"- Source: MNIST (60,000 train + 10,000 test digits, official IDX files).",
+            f"- Valid: {params['valid_size']:,} images held out of MNIST-train by a seeded hash rank; "
+            "train is the rest. Test: all of MNIST-test.",
+            "- Train: in each class *c* with *n_c* images, exactly round(*n_c* x *r*) (halves up) are "
+            "bias-conflicting: the first ones in a seeded hash order shared by all ratios, so smaller "
+            "ratios' conflicting sets are subsets of larger ones and an image keeps its colour across "
+            "ratios. Conflicting colours cycle over the other nine colours (counts differ by at most one).",
+            "- Valid and test: colour independent of digit, the ten colours balanced within each class.",
+            f"- Colouring (LfF): pixel = round(clip(colour + noise, 0, 1) x grey), background black; "
+            f"noise ~ N(0, {params['sigma']}^2) per image and channel (LfF severity {params['severity']}), "
+            "drawn as an Irwin-Hall sum from counter-based hashes so that every machine computes the same bits.",
+            f"- Seed: {seed}. Every random choice is a hash of (seed, purpose, source index): the output of "
+            "one ratio does not depend on which other ratios were built or in which order.",
+            "- Files: PNG (zlib level 6, no row filter) in parquet; valid and test files are shared by all configs.",
+            "- `manifest.json` lists the sha256 of every file and a content fingerprint per split and config "
+            "(sha256 over decoded pixels and labels in row order), which does not depend on PNG, zlib or "
+            "parquet versions.", ""]
+    out += ["## Source files", "", "| file | md5 (decompressed) | sha256 | official |", "|---|---|---|---|"]
+    for f in prov["sources"]:
+        out.append(f"| {f['file']} | `{f['md5']}` | `{f['sha256'][:16]}...` | {'yes' if f['verified'] else 'NO'} |")
+    versions = prov["built_with"]
+    out += ["", "## Reproduce", "",
+            "```bash",
+            f"pip install biasbench=={versions['biasbench']}",
+            f"biasbench generate cmnist --ratio all --seed {seed}",
+            "```", "",
+            "Same content fingerprints on any machine; byte-identical files with the same "
+            f"pyarrow ({versions['pyarrow']}) and zlib ({versions['zlib']}) as this build "
+            f"(numpy {versions['numpy']}, Python {versions['python']}).", ""]
+    out += ["## Bias, risks and limitations", "",
+            "The bias is synthetic and deliberately strong; results on Colored MNIST say little about "
+            "natural images. Accuracy on the unbiased test split averages over all digit x colour groups "
+            "(90% of test images are bias-conflicting). Our noise model approximates LfF's Gaussian and "
+            "our conflict selection is random instead of LfF's source-order rule, so images differ from "
+            "LfF's and DisEnt's released files while following the same protocol.", ""]
+    out += ["## Licence", "",
+            "MNIST (LeCun, Cortes, Burges) is distributed under CC BY-SA 3.0; this derived dataset keeps "
+            "that licence. The colour table comes from LfF's code (MIT licence).", ""]
+    out += ["## Citation", "", CITATIONS, ""]
+    return "\n".join(out)
+
+
+GENERATOR = ColoredMNIST()
