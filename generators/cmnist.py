@@ -87,7 +87,12 @@ def _render_chunk(task: tuple[np.ndarray, np.ndarray]) -> tuple[list[bytes], lis
     """Colour and encode one chunk; returns PNGs, pixel digests and the time of each stage."""
     grey, colour = task
     t0 = time.perf_counter()
-    images = np.rint(colour[:, None, None, :] * grey[..., None].astype(np.float64)).astype(np.uint8)
+    # pixel = rint(colour x grey) takes one of 256 values per image and channel:
+    # tabulate them once per image, then gather (4x faster than multiplying every pixel).
+    k = len(grey)
+    table = np.rint(colour[:, None, :] * np.arange(256, dtype=np.float64)[None, :, None]).astype(np.uint8)
+    flat_index = np.arange(k, dtype=np.intp)[:, None, None] * 256 + grey
+    images = np.take(table.reshape(k * 256, 3), flat_index, axis=0)
     t1 = time.perf_counter()
     pngs = encode_rgb(images)
     digests = [hashlib.sha256(im.tobytes()).digest() for im in images]

@@ -54,7 +54,7 @@ class MNIST:
 
 
 def _candidates(source_dir: Path, name: str) -> list[Path]:
-    dirs = [source_dir, source_dir / "raw", source_dir / "MNIST" / "raw"]
+    dirs = [source_dir, source_dir / "raw", source_dir / "MNIST" / "raw", source_dir / "mnist"]
     return [d / f for d in dirs for f in (name, name + ".gz")]
 
 

@@ -1,0 +1,96 @@
+"""Generated splits as in-memory tensors for training.
+
+Decoding 55k PNGs takes about a second; the runner loads the same split for
+every run, so the decoded arrays are cached beside the data in
+`<dataset>/.cache/tensors/<fingerprint>.npz`. The key is the content
+fingerprint, so a regenerated or edited split can never be served stale, and
+the content is checked against that fingerprint when first decoded.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from biasbench import atomic
+from biasbench.errors import UserError
+from biasbench.hub.folder import DatasetFolder
+from biasbench.hub.read import SplitArrays, find_split, read_arrays
+from biasbench.paths import data_root, dataset_dir
+from biasbench.protocol import CANONICAL_SEED
+from biasbench.ratios import parse_ratio
+
+CACHE_DIR = ".cache/tensors"
+
+
+@dataclass
+class TensorSplit:
+    images: torch.Tensor  # (N, C, H, W) uint8
+    labels: torch.Tensor  # (N,) int64
+    bias: torch.Tensor  # (N,) int64
+    aligned: torch.Tensor  # (N,) bool
+    source_index: torch.Tensor  # (N,) int64
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _to_tensors(a: SplitArrays) -> TensorSplit:
+    return TensorSplit(
+        images=torch.from_numpy(np.ascontiguousarray(a.images.transpose(0, 3, 1, 2))),
+        labels=torch.from_numpy(a.label),
+        bias=torch.from_numpy(a.bias),
+        aligned=torch.from_numpy(a.aligned),
+        source_index=torch.from_numpy(a.source_index),
+        fingerprint=a.fingerprint,
+    )
+
+
+def _save(path: Path, a: SplitArrays) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, images=a.images, label=a.label, bias=a.bias, aligned=a.aligned, source_index=a.source_index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_bytes(path, buffer.getvalue())
+
+
+def _load(path: Path, fingerprint: str) -> SplitArrays | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return SplitArrays(
+                z["images"], z["label"], z["bias"], z["aligned"], z["source_index"], fingerprint
+            )
+    except (OSError, ValueError, KeyError):
+        return None  # damaged cache: decode again
+
+
+def load(
+    dataset: str,
+    ratio: Decimal | str | float,
+    split: str,
+    root: Path | str | None = None,
+    seed: int = CANONICAL_SEED,
+    use_cache: bool = True,
+) -> TensorSplit:
+    """uint8 images (N, C, H, W) plus label, bias, aligned and source index tensors."""
+    ratio = ratio if isinstance(ratio, Decimal) else parse_ratio(str(ratio))
+    path = dataset_dir(data_root(root), dataset, seed)
+    if not path.is_dir():
+        raise UserError(f"no generated {dataset} in {path.parent}; run: biasbench generate {dataset}")
+    folder = DatasetFolder(path, dataset)
+    _, fingerprint = find_split(folder, ratio, split)
+    cache = path / CACHE_DIR / f"{fingerprint}.npz"
+    arrays = _load(cache, fingerprint) if use_cache and cache.is_file() else None
+    if arrays is None:
+        arrays = read_arrays(folder, ratio, split, verify=True)
+        if use_cache:
+            try:
+                _save(cache, arrays)
+            except OSError:
+                pass  # read-only data dir: still usable, just not cached
+    return _to_tensors(arrays)
