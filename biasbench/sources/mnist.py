@@ -96,12 +96,15 @@ def load_mnist(source_dir: Path, allow_unverified: bool = False) -> MNIST:
         raise UserError(f"source directory {source_dir} does not exist")
     arrays: dict[str, np.ndarray] = {}
     files: list[SourceFile] = []
+    located = {n: next((p for p in _candidates(source_dir, n) if p.is_file()), None) for n in OFFICIAL_MD5}
+    missing = [n for n, p in located.items() if p is None]
+    if missing:
+        raise UserError(
+            f"MNIST file(s) {', '.join(m + '[.gz]' for m in missing)} not found in {source_dir} "
+            "(also looked in raw/, MNIST/raw/ and mnist/)"
+        )
     for name, md5 in OFFICIAL_MD5.items():
-        found = next((p for p in _candidates(source_dir, name) if p.is_file()), None)
-        if found is None:
-            raise UserError(
-                f"MNIST file {name}[.gz] not found in {source_dir} (also looked in raw/ and MNIST/raw/)"
-            )
+        found = located[name]
         data = _read_bytes(found)
         digest = md5_hex(data)
         verified = digest == md5
