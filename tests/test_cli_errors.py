@@ -94,3 +94,16 @@ def test_help_teaches_datasets_ratios_defaults_and_an_example(capsys):
     text = capsys.readouterr().out
     for needle in ("cmnist", "0.5pct", "5pct", "default: all four", "BIASBENCH_DATA", "load_dataset", "examples"):
         assert needle in text, needle
+
+
+def test_no_global_generators_or_baselines_package_is_installed(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.util as u, json;"
+        "print(json.dumps([u.find_spec(n) is not None for n in "
+        "('generators', 'baselines', 'biasbench.generators', 'biasbench.baselines')]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[false, false, true, true]"
