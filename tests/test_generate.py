@@ -239,3 +239,18 @@ def test_kill_9_never_leaves_a_half_config_that_looks_complete(fixture_mnist, bu
     assert resumed.returncode == 0, resumed.stderr
     assert not list(path.rglob(".tmp-*"))
     assert files_of(path) == files_of(built)
+
+
+def test_two_concurrent_generations_into_one_folder_both_succeed(fixture_mnist, built, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    args = [sys.executable, "-m", "biasbench.cli", *CLI_BASE, "--source-dir", str(fixture_mnist), "--out", str(tmp_path)]
+    procs = [subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    stdout = b"".join(o[0] for o in outputs).decode()
+    assert stdout.count("cmnist: built") == 1 and "nothing to do" in stdout  # the lock serialised them
+    assert files_of(tmp_path / "cmnist") == files_of(built)
