@@ -30,8 +30,11 @@ class CMNISTProtocol:
     Decisions and why:
     - colours: LfF's ten mean colours (alinlab/LfF:data/resource/colors.th),
       the ones every later paper's CMNIST inherits.
-    - colouring: LfF's foreground colouring, pixel = clip(colour + noise, 0, 1)
-      x grey digit, background black; noise drawn once per image and channel.
+    - colouring: LfF's foreground colouring, pixel = floor(clip(colour +
+      noise, 0, 1) x grey digit), background black; noise drawn once per
+      image and channel. floor, not round: LfF converts with np.uint8(float),
+      which truncates (alinlab/LfF:data/colored_mnist_protocol.py, read
+      2026-11-25); computed in float64 here (LfF: float32).
     - severity 4 (sigma 0.005): LfF's released configs and the DisEnt/REST
       CMNIST folders are "Severity4"; PROTOCOL.md measures LfF at severity 4.
       LfF's severity counts from 1, so the table below is indexed by s - 1.

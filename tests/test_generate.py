@@ -109,10 +109,10 @@ def test_fixture_fingerprints_are_pinned(built):
 
 
 PINNED_FIXTURE_FINGERPRINTS = {
-    "0.5pct": "fbb114e19b2b22b0",
-    "1pct": "723622f80b99fb30",
-    "2pct": "da3a4d357c1c6f8f",
-    "5pct": "46f731d7e01378a2",
+    "0.5pct": "e6877fc0aa4b7f90",
+    "1pct": "c0416918c89bd0ac",
+    "2pct": "6dcc55b84dac1991",
+    "5pct": "af61ecc042f0db27",
 }
 
 

@@ -17,10 +17,10 @@ pytestmark = needs_shared_mnist
 # The identity of the canonical datasets (seed 0). The same on every machine:
 # the fingerprint hashes decoded pixels and labels, not file bytes.
 CANONICAL = {
-    "0.5pct": "6c470ad38b2cd02cbc36e870473a2aab9cebb62964d9a9c227d0b9cd0090b521",
-    "1pct": "8c8b4bf572839b64db64e48be168d2381674c078ea315f7bab2443fe95714247",
-    "2pct": "b70daea99f0046548c58cd8badf842a2e76f2ff9364111c0990556498faba6cb",
-    "5pct": "44d8c4f4dedc1e3418db5c3c34d4bbb213659494894b553a25640686a0a08928",
+    "0.5pct": "c7afdb37bfc40c30bcaf698ff2d9e5c5ab871a61ff241a526d7f5c4fed41d36b",
+    "1pct": "7836a39ff7ab793fd8ff9a8a6f78caa10423214042fa1276c2a046acb39c1566",
+    "2pct": "0afc27cf180b20ecd7b4e924eec85b450f193c0b39227cf0b4616d685c3385f1",
+    "5pct": "2d0c31ee10f726f2752b5057e77e9452318802c3ab63336659373309d8e5bb38",
 }
 
 
