@@ -1,1 +1,27 @@
-"""Debiasing methods, one module per method, registered by name."""
+"""Debiasing methods, one module per method, registered by name.
+
+Adding a method = one module defining a `Method` subclass named `METHOD` +
+one line in `_MODULES`. The name is the public API (`--method NAME`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from biasbench.errors import UserError
+
+_MODULES = {
+    "erm": "erm",
+    "reweighted_erm": "reweighted_erm",
+}
+
+
+def names() -> list[str]:
+    return sorted(_MODULES)
+
+
+def get(name: str):
+    module = _MODULES.get(name.lower().replace("-", "_"))
+    if module is None:
+        raise UserError(f"unknown method {name!r}; choose one of: {', '.join(names())}")
+    return importlib.import_module(f"{__name__}.{module}").METHOD

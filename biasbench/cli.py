@@ -37,6 +37,12 @@ def _dataset_names() -> list[str]:
     return names()
 
 
+def _method_names() -> list[str]:
+    from biasbench.baselines import names
+
+    return names()
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from biasbench.generators import get
     from biasbench.generators.build import generate
@@ -73,6 +79,89 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         example = (report.built or report.skipped)[0]
         print(f"configs in {report.path}: {', '.join(report.configs_on_disk)}")
         print(f'load with: datasets.load_dataset("{report.path}", "{example}")')
+    return 0
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device is available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from biasbench.baselines import get as get_method
+    from biasbench.generators import get as get_dataset
+    from biasbench.paths import data_root
+    from biasbench.protocol import PROFILES
+    from biasbench.ratios import parse_ratios
+    from biasbench.results import leaderboard
+    from biasbench.runconfig import get_protocol
+    from biasbench.runner import RunRequest, run_many
+
+    get_method(args.method)
+    gen = get_dataset(args.dataset)
+    ratios = parse_ratios(args.ratio)
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be a positive integer, got {args.steps}")
+    device = _device(args.device)
+    profile = args.profile
+    if profile is None:
+        profile = "paper" if device.type == "cuda" else "cpu"
+        why = "a GPU is available" if device.type == "cuda" else "no GPU here; --profile paper for the full budget"
+        print(f"profile: {profile} ({why})")
+    protocol = get_protocol(profile, gen.name)
+    if args.seeds > len(protocol.seeds):
+        seeds = list(protocol.seeds) + list(range(max(protocol.seeds) + 1, max(protocol.seeds) + 1 + args.seeds - len(protocol.seeds)))
+    else:
+        seeds = list(protocol.seeds[: args.seeds])
+    root = Path(args.data).parent if args.data else data_root(args.data_dir)
+    if args.data and Path(args.data).name != gen.name:
+        raise UserError(f"--data must be a folder named {gen.name} (a generated dataset), got {args.data}")
+    request = RunRequest(
+        method=args.method, dataset=gen.name, ratios=ratios, seeds=seeds, profile=profile, data_root=root,
+        results=Path(args.results), device=device, steps=args.steps, beta=args.beta,
+        source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart,
+    )
+    records = run_many(request, _TqdmReporter())
+    runs, _ = leaderboard.runs_table(records, "valid")
+    table = leaderboard.aggregate(runs, "valid")
+    print(f"\n{args.method} on {gen.name}, profile {profile}; test metrics (%) at the best-valid evaluation, "
+          f"mean ± std over {len(seeds)} seed(s):")
+    metrics = leaderboard.METRICS
+    print(f"{'ratio':<8}" + "".join(f"{m:>18}" for m in metrics))
+    for _, row in table.iterrows():
+        cells = "".join(f"{leaderboard._cell(row[f'test_{m}_mean'], row[f'test_{m}_std']):>18}" for m in metrics)
+        print(f"{row['ratio']:<8}{cells}")
+    print(f"records in {Path(args.results) / 'runs'}; 'biasbench leaderboard --results {args.results}' aggregates them")
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from biasbench.results import leaderboard
+    from biasbench.results.store import RunStore
+
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    runs, more = leaderboard.runs_table(records, args.selection)
+    for w in more:
+        print(f"warning: {w}", file=sys.stderr)
+    table = leaderboard.aggregate(runs, args.selection)
+    try:
+        csv_path, md_path = leaderboard.write(table, Path(args.out))
+    except OSError as exc:
+        raise UserError(f"cannot write the leaderboard to {args.out}: {exc.strerror or exc}") from None
+    print(leaderboard.markdown(table))
+    print(f"wrote {csv_path} and {md_path} ({len(runs)} runs, {len(table)} rows)")
     return 0
 
 
@@ -143,6 +232,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--workers", type=int, metavar="N", help="processes for rendering (default: all cores)")
     g.set_defaults(func=_cmd_generate)
+
+    from biasbench.protocol import PROFILES
+
+    methods = ", ".join(_method_names())
+    r = sub.add_parser(
+        "run",
+        help="train a method under the common protocol and record the results",
+        description=(
+            "Train METHOD on DATASET at each ratio and seed under a named protocol profile "
+            "(every number in biasbench/protocol.py). Each run is recorded as one JSON file in "
+            "RESULTS/runs/, keyed by a hash of its full config and the dataset fingerprint; a "
+            "finished run is skipped, an interrupted one resumes from its last checkpoint. "
+            "A missing dataset config is generated first.\n\n"
+            f"methods:  {methods}\n"
+            f"profiles: {', '.join(sorted(PROFILES))} (cpu: small budget for a 2-core machine; "
+            "paper: the REST paper's text; rest-code: REST's released scripts)"
+        ),
+        epilog=(
+            "examples:\n"
+            "  biasbench run --method erm --ratio 1pct --seeds 1\n"
+            "  biasbench run --method reweighted_erm --seeds 3 --profile cpu\n"
+            "  biasbench run --method erm --steps 200 --results ./results   # a short budget (recorded)"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--method", required=True, help=f"one of: {methods}")
+    r.add_argument("--dataset", default="cmnist", help="dataset to train on (default: cmnist)")
+    r.add_argument("--ratio", default="all", metavar="R", help="ratio(s), as for generate (default: all four)")
+    r.add_argument("--seeds", type=int, default=3, metavar="N", help="number of seeds, from the profile's list (default: 3)")
+    r.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper with a GPU, cpu without)")
+    r.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps")
+    r.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    r.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
+    r.add_argument("--data", metavar="PATH", help="a generated dataset folder (ROOT/DATASET) instead of --data-dir")
+    r.add_argument("--source-dir", metavar="DIR", help="sources for generating a missing dataset (as for generate)")
+    r.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
+    r.add_argument("--restart", action="store_true", help="ignore (and overwrite) existing checkpoints of unfinished runs")
+    r.set_defaults(func=_cmd_run)
+
+    lb = sub.add_parser(
+        "leaderboard",
+        help="aggregate run records into leaderboard.csv and leaderboard.md",
+        description=(
+            "Read every run record in RESULTS/runs, aggregate over seeds (mean ± std) per dataset, ratio, "
+            "method, profile and variant, and write OUT/leaderboard.csv and OUT/leaderboard.md. Test "
+            "metrics are taken at the evaluation a model-selection rule picks: valid (default), final, or "
+            "oracle (best test, as DisEnt reports; only for reproducing published numbers)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lb.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
+    lb.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
+    lb.add_argument("--selection", choices=("valid", "final", "oracle"), default="valid", help="model selection rule (default: valid)")
+    lb.set_defaults(func=_cmd_leaderboard)
     return parser
 
 

@@ -11,7 +11,7 @@ this first part fixes how the datasets are built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from biasbench.ratios import STANDARD_RATIOS
 
@@ -90,3 +90,114 @@ class CMNISTProtocol:
 
 
 CMNIST = CMNISTProtocol()
+
+
+# ---------------------------------------------------------------------------
+# Training protocol: one TrainProtocol per (profile, dataset).
+# ---------------------------------------------------------------------------
+
+CIFAR_NORM = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))  # DisEnt data/util.py
+
+
+@dataclass(frozen=True)
+class TrainProtocol:
+    """Everything a run uses besides the method, the ratio and the seed.
+
+    The budget is `steps` optimizer steps; profiles that sources give in
+    epochs say so in `epochs` and the steps are derived from the train size
+    at resolve time (ceil(n / batch) x epochs). Evaluation on valid and test
+    every `eval_every` steps and at the last step; a checkpoint after every
+    evaluation. Model selection picks the evaluation with the best valid
+    `selection_metric`.
+    """
+
+    model: str
+    width: int  # base width (ResNet: first stage channels; ignored by simple_cnn/mlp)
+    image_size: int  # inputs are resized to this side if the data differ
+    augment: tuple[str, ...]  # "crop4" (random crop, padding 4), "flip"
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None
+    optimizer: str  # "adam" or "sgd"
+    lr: float
+    weight_decay: float
+    momentum: float
+    adam_betas: tuple[float, float]
+    schedule: str  # "none" or "plateau" (ReduceLROnPlateau on valid loss, per evaluation)
+    plateau_factor: float
+    plateau_patience: int
+    batch_size: int
+    steps: int | None
+    epochs: int | None
+    eval_every: int | None  # None: once per epoch (REST's code evaluates per epoch)
+    eval_batch_size: int
+    selection_metric: str  # metric on valid used for model selection
+    headline: str  # the metric a leaderboard leads with
+    reweight: str  # "loss": per-sample weight beta on conflicting; "resample": draw them beta x as often
+    beta: dict  # config name -> beta
+    density: dict  # config name -> default sparse density (REST's best, PROTOCOL.md Table 2)
+    update_frequency: int  # sparse topology update interval (steps)
+    seeds: tuple[int, ...]
+
+
+# REST Table 2's best densities per ratio (used by the sparse methods, issue 6).
+_REST_DENSITY_CMNIST = {"0.5pct": 0.05, "1pct": 0.05, "2pct": 0.005, "5pct": 0.005}
+_REST_DENSITY_CIFAR = {"0.5pct": 0.05, "1pct": 0.005, "2pct": 0.005, "5pct": 0.005}
+_BETA = {"0.5pct": 10.0, "1pct": 30.0, "2pct": 50.0, "5pct": 80.0}  # REST §4.3
+_BETA_BFFHQ = {"0.5pct": 80.0, "1pct": 80.0, "2pct": 80.0, "5pct": 80.0}  # REST §4.3: 80 for BFFHQ
+
+# The REST paper's text (§4.3). What it leaves open is decided here:
+# - batch 256 and 100 epochs: not in the text; taken from REST's scripts.
+# - schedule: none (the text names none).
+# - seeds: 41, 42, 43 as in REST's scripts (the text says "three seeds").
+# - eval every 500 steps: DisEnt's interval; selection on the (unbiased)
+#   valid split's unbiased accuracy (REST's code selects on valid accuracy).
+# - lr 1e-3 for CIFAR-10-C and BFFHQ: the text says "CMNIST and BFFHQ", an
+#   evident typo for "CIFAR-10-C and BFFHQ" (PROTOCOL.md).
+_PAPER_CMNIST = TrainProtocol(
+    model="simple_cnn", width=64, image_size=28, augment=(), normalize=None,
+    optimizer="adam", lr=1e-2, weight_decay=1e-4, momentum=0.0, adam_betas=(0.9, 0.999),
+    schedule="none", plateau_factor=0.1, plateau_patience=5,
+    batch_size=256, steps=None, epochs=100, eval_every=500, eval_batch_size=1024,
+    selection_metric="unbiased", headline="unbiased", reweight="loss", beta=_BETA,
+    density=_REST_DENSITY_CMNIST, update_frequency=1000, seeds=(41, 42, 43),
+)
+_PAPER_CIFAR = replace(
+    _PAPER_CMNIST, model="resnet18", width=64, image_size=32, augment=("crop4", "flip"),
+    normalize=CIFAR_NORM, lr=1e-3, density=_REST_DENSITY_CIFAR,
+)
+# BFFHQ: REST's code resizes to 128 (PROTOCOL.md); the headline is accuracy on
+# bias-conflicting test images (REST Table 2, DisEnt's test loader).
+_PAPER_BFFHQ = replace(
+    _PAPER_CIFAR, image_size=128, augment=("flip",), beta=_BETA_BFFHQ,
+    density={k: 0.0005 for k in _BETA}, headline="conflicting",
+)
+
+# What REST's released scripts do: SGD momentum 0.9, wd 0, ReduceLROnPlateau
+# (factor 0.1, patience 5) on validation loss, batch 256, 100 epochs, seeds
+# 41-43. The scripts' lr is not in PROTOCOL.md: we keep the paper's per-dataset
+# lr. Reweighting in that code is resampling with weight 80 for conflicting
+# samples whatever the ratio (`--lambda_upweight` is parsed but unused), so
+# `reweight="resample"` with beta 80 everywhere. The scheduler steps once per
+# evaluation, which we place once per epoch as REST's train.py does.
+def _rest_code(p: TrainProtocol) -> TrainProtocol:
+    return replace(
+        p, optimizer="sgd", momentum=0.9, weight_decay=0.0, schedule="plateau", eval_every=None,
+        reweight="resample", beta={k: 80.0 for k in _BETA},
+    )
+
+
+# cpu: the paper profile's data, model family, optimizer and rules, with a
+# budget that fits a 2-core machine (a CMNIST run in about 1.5 minutes).
+# ResNet-18 datasets use width 16 (recorded in every run's config).
+_CPU_CMNIST = replace(_PAPER_CMNIST, epochs=None, steps=600, eval_every=100)
+_CPU_CIFAR = replace(_PAPER_CIFAR, width=16, epochs=None, steps=800, eval_every=200)
+_CPU_BFFHQ = replace(_PAPER_BFFHQ, width=16, image_size=64, epochs=None, steps=400, eval_every=100)
+
+PROFILES: dict[str, dict[str, TrainProtocol]] = {
+    "paper": {"cmnist": _PAPER_CMNIST, "cifar10c": _PAPER_CIFAR, "bffhq": _PAPER_BFFHQ},
+    "rest-code": {
+        "cmnist": _rest_code(_PAPER_CMNIST),
+        "cifar10c": _rest_code(_PAPER_CIFAR),
+        "bffhq": _rest_code(_PAPER_BFFHQ),
+    },
+    "cpu": {"cmnist": _CPU_CMNIST, "cifar10c": _CPU_CIFAR, "bffhq": _CPU_BFFHQ},
+}

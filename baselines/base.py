@@ -1,0 +1,68 @@
+"""The interface between the trainer and a method.
+
+A method sees a model, batches and the resolved run config; it never sees
+files or the command line. The trainer owns the loop, the optimizer,
+evaluation and checkpoints; a method returns the loss of a batch and may
+hook in after the optimizer step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from biasbench.runconfig import RunConfig
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # preprocessed inputs
+    y: torch.Tensor  # target labels
+    bias: torch.Tensor  # bias labels
+    aligned: torch.Tensor  # bool: bias-aligned sample
+    index: torch.Tensor  # row indices into the train split (for per-sample state)
+
+
+@dataclass
+class TrainInfo:
+    """What a method may know about the training split."""
+
+    n: int
+    n_classes: int
+    n_bias: int
+    aligned: torch.Tensor  # (n,) bool, on CPU
+    labels: torch.Tensor  # (n,) int64, on CPU
+
+
+class Method:
+    uses_beta = False  # reads cfg.beta (reweighting)
+    uses_density = False  # reads cfg.density (sparse training)
+
+    def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
+        self.model, self.cfg, self.train = model, cfg, train
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Everything the optimizer trains and checkpoints save."""
+        return {"model": self.model}
+
+    def sample_weights(self) -> torch.Tensor | None:
+        """Per-sample draw weights for the batch sampler (None: uniform permutations)."""
+        return None
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+        """Called after each optimizer step (sparse masks, EMAs, schedules)."""
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def state_dict(self) -> dict:
+        """Method state beyond the modules' weights (tensors and plain values only)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

@@ -1,0 +1,109 @@
+"""A run's fully resolved configuration and its id.
+
+Everything a run uses is resolved here from (profile, dataset, ratio, method,
+seed) plus explicit overrides, so the result records it and the run id (a
+hash of the config and the dataset's content fingerprint) changes whenever
+anything that could change the result changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from biasbench.errors import UserError
+from biasbench.protocol import PROFILES, TrainProtocol
+from biasbench.ratios import config_name
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    method: str
+    dataset: str
+    ratio: str  # config name, e.g. "1pct"
+    seed: int
+    profile: str
+    protocol: TrainProtocol
+    steps: int
+    eval_every: int
+    beta: float | None  # None for methods that do not reweight
+    density: float | None  # None for dense methods
+    overrides: dict  # what the user changed from the profile, e.g. {"steps": 200}
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["protocol"] = {
+            k: v for k, v in out["protocol"].items() if k not in ("beta", "density", "seeds", "steps", "epochs", "eval_every")
+        }
+        return json.loads(json.dumps(out, sort_keys=True))  # tuples -> lists, stable order
+
+    def variant(self) -> str:
+        """'' for the profile as written, else e.g. 'steps=200'."""
+        return ",".join(f"{k}={v}" for k, v in sorted(self.overrides.items()))
+
+    def run_id(self, data_fingerprint: str) -> str:
+        payload = json.dumps({"config": self.to_dict(), "data": data_fingerprint}, sort_keys=True)
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
+        return f"{self.dataset}-{self.ratio}-{self.method}-{self.profile}-s{self.seed}-{digest}"
+
+
+def profile_names() -> list[str]:
+    return sorted(PROFILES)
+
+
+def get_protocol(profile: str, dataset: str) -> TrainProtocol:
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r}; choose one of: {', '.join(profile_names())}")
+    if dataset not in PROFILES[profile]:
+        raise UserError(f"profile {profile!r} has no protocol for dataset {dataset!r}")
+    return PROFILES[profile][dataset]
+
+
+def resolve(
+    method: str,
+    dataset: str,
+    ratio: Decimal,
+    seed: int,
+    profile: str,
+    n_train: int,
+    uses_beta: bool,
+    uses_density: bool = False,
+    steps: int | None = None,
+    beta: float | None = None,
+    density: float | None = None,
+) -> RunConfig:
+    p = get_protocol(profile, dataset)
+    name = config_name(ratio)
+    per_epoch = math.ceil(n_train / p.batch_size)
+    overrides: dict = {}
+    if steps is not None:
+        if steps < 1:
+            raise UserError(f"--steps must be a positive integer, got {steps}")
+        overrides["steps"] = steps
+    resolved_steps = steps if steps is not None else (p.steps if p.steps is not None else p.epochs * per_epoch)
+    eval_every = p.eval_every if p.eval_every is not None else per_epoch
+    eval_every = max(1, min(eval_every, resolved_steps))
+    run_beta = None
+    if uses_beta:
+        if beta is not None:
+            if not beta > 0:
+                raise UserError(f"--beta must be positive, got {beta}")
+            overrides["beta"] = beta
+        run_beta = float(beta) if beta is not None else float(p.beta.get(name, _nearest(p.beta, ratio)))
+    run_density = None
+    if uses_density:
+        if density is not None:
+            overrides["density"] = density
+        run_density = float(density) if density is not None else float(p.density.get(name, _nearest(p.density, ratio)))
+    return RunConfig(method, dataset, name, seed, profile, p, resolved_steps, eval_every, run_beta, run_density, overrides)
+
+
+def _nearest(table: dict, ratio: Decimal) -> float:
+    """For a non-standard ratio: the value of the nearest standard ratio (recorded in the config)."""
+    from biasbench.ratios import ratio_from_config
+
+    return table[min(table, key=lambda k: abs(ratio_from_config(k) - ratio))]

@@ -1,0 +1,153 @@
+"""Running a method over ratios and seeds: data, configs, the trainer, the run store.
+
+This is the local launcher; `biasbench run` calls it and the distributed
+launchers (later) run the same `run_one` per task.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import torch
+
+from biasbench import __version__
+from biasbench import data as tensors
+from biasbench.errors import UserError
+from biasbench.hub.folder import DatasetFolder
+from biasbench.paths import dataset_dir
+from biasbench.progress import SILENT, Reporter
+from biasbench.ratios import config_name
+from biasbench.results.store import RECORD_FORMAT, RunStore
+from biasbench.runconfig import RunConfig, resolve
+
+
+@dataclass
+class RunRequest:
+    method: str
+    dataset: str
+    ratios: list[Decimal]
+    seeds: list[int]
+    profile: str
+    data_root: Path
+    results: Path
+    device: torch.device
+    steps: int | None = None
+    beta: float | None = None
+    source_dir: Path | None = None
+    restart: bool = False
+
+
+def git_commit() -> str | None:
+    """The biasbench checkout's commit (with '+dirty' for uncommitted changes), if it is one."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5)
+        return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def ensure_config(req: RunRequest, ratio: Decimal, reporter: Reporter) -> DatasetFolder:
+    """The dataset folder holding `ratio`, generating it first if it is missing."""
+    from biasbench.generators import get
+    from biasbench.generators.build import generate
+    from biasbench.parallel import default_workers
+
+    gen = get(req.dataset)
+    folder = DatasetFolder(dataset_dir(req.data_root, gen.name), gen.name)
+    if config_name(ratio) in {c.name for c in folder.configs()}:
+        return folder
+    reporter.info(f"{gen.name} {config_name(ratio)} is not in {req.data_root}: generating it first")
+    try:
+        generate(gen.name, [ratio], req.data_root, 0, req.source_dir, workers=default_workers(), reporter=reporter)
+    except UserError as exc:
+        raise UserError(f"{gen.name} {config_name(ratio)} is not generated in {req.data_root} and cannot be: {exc}") from None
+    return folder
+
+
+def load_run_data(folder: DatasetFolder, ratio: Decimal, root: Path):
+    from biasbench.training.trainer import RunData
+
+    splits = {s: tensors.load(folder.dataset, ratio, s, root=root) for s in ("train", "valid", "test")}
+    config = next(c for c in folder.configs() if c.name == config_name(ratio))
+    schema = _schema_sizes(folder.dataset)
+    return RunData(splits["train"], splits["valid"], splits["test"], *schema), config.fingerprint
+
+
+def _schema_sizes(dataset: str) -> tuple[int, int]:
+    from biasbench.generators import get
+
+    schema = get(dataset).schema
+    return len(schema.label_names), len(schema.bias_names)
+
+
+def run_one(cfg: RunConfig, run_data, fingerprint: str, store: RunStore, device: torch.device,
+            reporter: Reporter, restart: bool, data_path: Path) -> dict:
+    from biasbench.baselines import get as get_method
+    from biasbench.training.trainer import train
+
+    run_id = cfg.run_id(fingerprint)
+    t0 = time.perf_counter()
+    result = train(cfg, run_data, get_method(cfg.method), device, store.checkpoint_path(run_id), reporter, restart)
+    record = {
+        "format": RECORD_FORMAT,
+        "run_id": run_id,
+        "method": cfg.method,
+        "dataset": cfg.dataset,
+        "ratio": cfg.ratio,
+        "seed": cfg.seed,
+        "profile": cfg.profile,
+        "variant": cfg.variant(),
+        "config": cfg.to_dict(),
+        "data": {"path": str(data_path), "fingerprint": fingerprint},
+        "biasbench_version": __version__,
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "device": _device_name(device),
+        "wall_time_s": time.perf_counter() - t0,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **result,
+    }
+    store.save(record)
+    return record
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
+    from biasbench.baselines import get as get_method
+    from biasbench.generators import get as get_dataset
+
+    method_cls = get_method(req.method)
+    get_dataset(req.dataset)
+    store = RunStore(req.results)
+    store.ensure_writable()
+    records = []
+    for ratio in req.ratios:
+        folder = ensure_config(req, ratio, reporter)
+        run_data, fingerprint = load_run_data(folder, ratio, req.data_root)
+        for seed in req.seeds:
+            cfg = resolve(req.method, req.dataset, ratio, seed, req.profile, len(run_data.train),
+                          method_cls.uses_beta, method_cls.uses_density, req.steps, req.beta)
+            run_id = cfg.run_id(fingerprint)
+            done = store.load(run_id)  # --restart only discards checkpoints, never finished runs
+            if done is not None:
+                reporter.info(f"{run_id}: finished before, skipped")
+                records.append(done)
+                continue
+            records.append(run_one(cfg, run_data, fingerprint, store, req.device, reporter, req.restart, folder.path))
+    return records

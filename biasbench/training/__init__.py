@@ -1,0 +1,1 @@
+"""Training: tensors in memory, models, the trainer loop, metrics, checkpoints."""

@@ -1,0 +1,150 @@
+"""Models of the common protocol, registered by name.
+
+Every model exposes `features(x)` (the penultimate representation) and `fc`
+(the classifier), so methods that work on features (DisEnt, LfF variants)
+need no model-specific code.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from biasbench.errors import UserError
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str):
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _MODELS[name] = fn
+        return fn
+
+    return wrap
+
+
+def names() -> list[str]:
+    return sorted(_MODELS)
+
+
+def create(name: str, num_classes: int, in_channels: int = 3, image_size: int = 28, width: int = 64) -> nn.Module:
+    if name not in _MODELS:
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(names())}")
+    return _MODELS[name](num_classes=num_classes, in_channels=in_channels, image_size=image_size, width=width)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class SimpleCNN(nn.Module):
+    """REST's CMNIST model (zhao1402072392/REST:simple_model.py as PROTOCOL.md describes it).
+
+    3 x [Conv 4x4 stride 2 pad 1, no bias -> BatchNorm -> ReLU] with 64, 128,
+    256 channels, global average pool, Linear(256, classes): 0.661 M params.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for c_out in (64, 128, 256):
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            c_in = c_out
+        self.body = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(256, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.body(x)).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+class MLP(nn.Module):
+    """LfF's and DisEnt's CMNIST model: 3 hidden layers of 100 with ReLU."""
+
+    def __init__(self, num_classes: int, in_features: int, hidden: int = 100):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_features, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+        )
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 with a variable width (REST's `resnet18vw`); widths w, 2w, 4w, 8w.
+
+    Inputs of 32x32 or smaller get the CIFAR stem (3x3 conv, stride 1, no
+    max-pool); larger inputs the ImageNet stem (7x7 stride 2 + max-pool).
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64, small_input: bool = True):
+        super().__init__()
+        if small_input:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+            )
+        else:
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
+        stages, c_in = [], width
+        for i, stride in enumerate((1, 2, 2, 2)):
+            c_out = width * 2**i
+            stages += [BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1)]
+            c_in = c_out
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c_in, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.stages(self.stem(x))).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+@register("simple_cnn")
+def _simple_cnn(num_classes: int, in_channels: int, image_size: int, width: int) -> nn.Module:
+    return SimpleCNN(num_classes, in_channels)
+
+
+@register("mlp")
+def _mlp(num_classes: int, in_channels: int, image_size: int, width: int) -> nn.Module:
+    return MLP(num_classes, in_channels * image_size * image_size)
+
+
+@register("resnet18")
+def _resnet18(num_classes: int, in_channels: int, image_size: int, width: int) -> nn.Module:
+    return ResNet18(num_classes, in_channels, width=width, small_input=image_size <= 32)

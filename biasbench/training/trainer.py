@@ -1,0 +1,197 @@
+"""The training loop every method shares.
+
+Reads top to bottom like the algorithm: draw a batch of indices, preprocess
+on the device, the method's loss, an optimizer step, the method's hook;
+every `eval_every` steps evaluate on valid and test, track the model
+selections, checkpoint. A checkpoint holds everything the rest of the run
+depends on (weights, optimizer, scheduler, sampler position, augmentation and
+global RNG states, method state, history), so a killed run resumes to the
+same final numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from biasbench.baselines.base import Batch, Method, TrainInfo
+from biasbench.data import TensorSplit
+from biasbench.progress import SILENT, Reporter
+from biasbench.runconfig import RunConfig
+from biasbench.training import checkpoint
+from biasbench.training.batches import IndexStream, Preprocess
+from biasbench.training.metrics import summarize
+from biasbench.training.models import count_params, create
+
+
+@dataclass
+class RunData:
+    train: TensorSplit
+    valid: TensorSplit
+    test: TensorSplit
+    n_classes: int
+    n_bias: int
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
+    p = cfg.protocol
+    if p.optimizer == "adam":
+        return torch.optim.Adam(params, lr=p.lr, betas=tuple(p.adam_betas), weight_decay=p.weight_decay)
+    if p.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+    raise ValueError(f"unknown optimizer {p.optimizer!r}")
+
+
+def make_scheduler(cfg: RunConfig, optimizer: torch.optim.Optimizer):
+    p = cfg.protocol
+    if p.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=p.plateau_factor, patience=p.plateau_patience
+        )
+    return None
+
+
+@torch.no_grad()
+def evaluate(method: Method, split: TensorSplit, pre: Preprocess, cfg: RunConfig, n_classes: int, n_bias: int) -> dict:
+    for module in method.modules().values():
+        module.eval()
+    preds, loss_sum = [], 0.0
+    bs = cfg.protocol.eval_batch_size
+    labels = split.labels.to(pre.device)
+    for a in range(0, len(split), bs):
+        logits = method.predict(pre(split.images[a : a + bs], train=False))
+        loss_sum += float(F.cross_entropy(logits, labels[a : a + bs], reduction="sum"))
+        preds.append(logits.argmax(1))
+    return summarize(torch.cat(preds), split.labels, split.bias, split.aligned, loss_sum, n_classes, n_bias)
+
+
+def _better(new: dict, old: dict | None, split: str, metric: str) -> bool:
+    return old is None or new[split][metric] > old[split][metric]
+
+
+def train(
+    cfg: RunConfig,
+    data: RunData,
+    method_cls: type[Method],
+    device: torch.device,
+    checkpoint_path: Path,
+    reporter: Reporter = SILENT,
+    restart: bool = False,
+) -> dict:
+    """Train one run to the end (resuming from `checkpoint_path` if present); returns its results."""
+    p = cfg.protocol
+    seed_everything(cfg.seed)
+    train_split = data.train
+    images = train_split.images.to(device)
+    labels, bias, aligned = (t.to(device) for t in (train_split.labels, train_split.bias, train_split.aligned))
+    model = create(p.model, data.n_classes, images.shape[1], p.image_size, p.width).to(device)
+    info = TrainInfo(len(train_split), data.n_classes, data.n_bias, train_split.aligned, train_split.labels)
+    method = method_cls(model, cfg, info)
+    modules = method.modules()
+    params = [q for m in modules.values() for q in m.parameters()]
+    optimizer = make_optimizer(cfg, params)
+    scheduler = make_scheduler(cfg, optimizer)
+    stream = IndexStream(len(train_split), p.batch_size, cfg.seed, method.sample_weights())
+    pre = Preprocess(p.image_size, p.augment, p.normalize, cfg.seed, device)
+
+    state = {"step": 0, "history": [], "best_valid": None, "best_test": None, "train_s": 0.0, "eval_s": 0.0,
+             "images": 0}
+    if checkpoint_path.is_file() and not restart:
+        saved = checkpoint.load(checkpoint_path)
+        for name, module in modules.items():
+            module.load_state_dict(saved["modules"][name])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        stream.load_state_dict(saved["stream"])
+        pre.load_state_dict(saved["preprocess"])
+        method.load_state_dict(saved["method"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+        reporter.info(f"resuming {cfg.ratio} seed {cfg.seed} from step {state['step']}")
+
+    bar = reporter.bar(total=cfg.steps, desc=f"{cfg.method} {cfg.ratio} s{cfg.seed}", unit="step")
+    bar.update(state["step"])
+    loss_sum, loss_n = 0.0, 0
+    tick = time.perf_counter()
+    for step in range(state["step"], cfg.steps):
+        for module in modules.values():
+            module.train()
+        idx = stream.next().to(device)
+        batch = Batch(pre(images[idx], train=True), labels[idx], bias[idx], aligned[idx], idx)
+        loss = method.loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        method.after_step(step + 1, optimizer)
+        loss_sum += float(loss.detach())
+        loss_n += 1
+        state["images"] += len(idx)
+        bar.update(1)
+        done = step + 1
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            now = time.perf_counter()
+            state["train_s"] += now - tick
+            entry = {
+                "step": done,
+                "train_loss": loss_sum / max(loss_n, 1),
+                "lr": optimizer.param_groups[0]["lr"],
+                "valid": evaluate(method, data.valid, pre, cfg, data.n_classes, data.n_bias),
+                "test": evaluate(method, data.test, pre, cfg, data.n_classes, data.n_bias),
+            }
+            loss_sum, loss_n = 0.0, 0
+            state["history"].append(entry)
+            if _better(entry, state["best_valid"], "valid", p.selection_metric):
+                state["best_valid"] = entry
+            if _better(entry, state["best_test"], "test", p.headline):
+                state["best_test"] = entry
+            if scheduler is not None:
+                scheduler.step(entry["valid"]["loss"])
+            state["step"] = done
+            tick = time.perf_counter()
+            state["eval_s"] += tick - now
+            _set_postfix(bar, entry, p.headline, state)
+            checkpoint.save(
+                checkpoint_path,
+                {
+                    "modules": {n: m.state_dict() for n, m in modules.items()},
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                    "stream": stream.state_dict(),
+                    "preprocess": pre.state_dict(),
+                    "method": method.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "state": state,
+                },
+            )
+    bar.close()
+    return {
+        "history": state["history"],
+        "final": state["history"][-1],
+        "best_valid": state["best_valid"],
+        "best_test_oracle": state["best_test"],
+        "train_seconds": state["train_s"],
+        "eval_seconds": state["eval_s"],
+        "images_per_second": state["images"] / max(state["train_s"], 1e-9),
+        "params": count_params(model),
+    }
+
+
+def _set_postfix(bar, entry: dict, headline: str, state: dict) -> None:
+    setter = getattr(bar, "set_postfix", None)
+    if setter is not None:
+        setter(loss=f"{entry['train_loss']:.3f}", valid=f"{entry['valid'][headline]:.3f}",
+               img_s=f"{state['images'] / max(state['train_s'], 1e-9):.0f}")
