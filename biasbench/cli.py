@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 class _TqdmReporter:
     def info(self, message: str) -> None:
-        print(message, file=sys.stderr)
+        print(message)  # progress notes are output; stderr is kept for warnings and the error line
 
     def bar(self, total: int, desc: str, unit: str):
         from tqdm import tqdm
@@ -128,7 +128,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--data must be a folder named {gen.name} (a generated dataset), got {args.data}")
     request = RunRequest(
         method=args.method, dataset=gen.name, ratios=ratios, seeds=seeds, profile=profile, data_root=root,
-        results=Path(args.results), device=device, steps=args.steps, beta=args.beta,
+        results=Path(args.results), device=device, steps=args.steps, beta=args.beta, eval_every=args.eval_every,
         source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart,
     )
     records = run_many(request, _TqdmReporter())
@@ -263,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seeds", type=int, default=3, metavar="N", help="number of seeds, from the profile's list (default: 3)")
     r.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper with a GPU, cpu without)")
     r.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps")
+    r.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
     r.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     r.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")

@@ -75,6 +75,7 @@ def resolve(
     steps: int | None = None,
     beta: float | None = None,
     density: float | None = None,
+    eval_every: int | None = None,
 ) -> RunConfig:
     p = get_protocol(profile, dataset)
     name = config_name(ratio)
@@ -85,7 +86,12 @@ def resolve(
             raise UserError(f"--steps must be a positive integer, got {steps}")
         overrides["steps"] = steps
     resolved_steps = steps if steps is not None else (p.steps if p.steps is not None else p.epochs * per_epoch)
-    eval_every = p.eval_every if p.eval_every is not None else per_epoch
+    if eval_every is not None:
+        if eval_every < 1:
+            raise UserError(f"--eval-every must be a positive integer, got {eval_every}")
+        overrides["eval_every"] = eval_every
+    else:
+        eval_every = p.eval_every if p.eval_every is not None else per_epoch
     eval_every = max(1, min(eval_every, resolved_steps))
     run_beta = None
     if uses_beta:

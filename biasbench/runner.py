@@ -38,6 +38,7 @@ class RunRequest:
     device: torch.device
     steps: int | None = None
     beta: float | None = None
+    eval_every: int | None = None
     source_dir: Path | None = None
     restart: bool = False
 
@@ -142,7 +143,8 @@ def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
         run_data, fingerprint = load_run_data(folder, ratio, req.data_root)
         for seed in req.seeds:
             cfg = resolve(req.method, req.dataset, ratio, seed, req.profile, len(run_data.train),
-                          method_cls.uses_beta, method_cls.uses_density, req.steps, req.beta)
+                          method_cls.uses_beta, method_cls.uses_density, req.steps, req.beta,
+                          eval_every=req.eval_every)
             run_id = cfg.run_id(fingerprint)
             done = store.load(run_id)  # --restart only discards checkpoints, never finished runs
             if done is not None:

@@ -1,0 +1,92 @@
+"""Models and the protocol profiles: the numbers the sources give, resolved into run configs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import torch
+
+from biasbench.errors import UserError
+from biasbench.protocol import PROFILES
+from biasbench.runconfig import resolve
+from biasbench.training.models import count_params, create
+
+
+def test_simple_cnn_has_rest_table_1_parameter_count():
+    model = create("simple_cnn", 10)
+    assert count_params(model) == 661_898  # 0.661 M (REST Table 1)
+    assert model(torch.zeros(4, 3, 28, 28)).shape == (4, 10)
+    assert model.features(torch.zeros(4, 3, 28, 28)).shape == (4, 256)
+
+
+def test_resnet18_matches_rest_table_1_and_scales_with_width():
+    assert round(count_params(create("resnet18", 10, image_size=32)) / 1e6, 2) == 11.17
+    small = create("resnet18", 10, image_size=32, width=16)
+    assert count_params(small) < count_params(create("resnet18", 10, image_size=32)) / 10
+    assert small(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    big_input = create("resnet18", 2, image_size=128, width=8)
+    assert big_input(torch.zeros(2, 3, 128, 128)).shape == (2, 2)
+
+
+def test_mlp_is_lff_three_hidden_layers_of_100():
+    model = create("mlp", 10)
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(2352, 100), (100, 100), (100, 100), (100, 10)]
+
+
+def test_unknown_model_is_a_user_error():
+    with pytest.raises(UserError, match="simple_cnn"):
+        create("vgg", 10)
+
+
+def test_profiles_cover_every_dataset():
+    for name, profile in PROFILES.items():
+        assert set(profile) == {"cmnist", "cifar10c", "bffhq"}, name
+
+
+def test_paper_profile_follows_the_rest_text():
+    cmnist, cifar, bffhq = (PROFILES["paper"][d] for d in ("cmnist", "cifar10c", "bffhq"))
+    assert (cmnist.optimizer, cmnist.weight_decay, cmnist.adam_betas) == ("adam", 1e-4, (0.9, 0.999))
+    assert (cmnist.lr, cifar.lr, bffhq.lr) == (1e-2, 1e-3, 1e-3)
+    assert cmnist.beta == {"0.5pct": 10, "1pct": 30, "2pct": 50, "5pct": 80}
+    assert set(bffhq.beta.values()) == {80}
+    assert bffhq.headline == "conflicting" and cmnist.headline == "unbiased"
+    assert cmnist.update_frequency == 1000 and len(cmnist.seeds) == 3
+
+
+def test_rest_code_profile_follows_the_released_scripts():
+    p = PROFILES["rest-code"]["cmnist"]
+    assert (p.optimizer, p.momentum, p.weight_decay, p.schedule) == ("sgd", 0.9, 0.0, "plateau")
+    assert (p.plateau_factor, p.plateau_patience, p.batch_size, p.epochs) == (0.1, 5, 256, 100)
+    assert p.reweight == "resample" and set(p.beta.values()) == {80}
+    assert p.seeds == (41, 42, 43)
+
+
+def test_budget_in_epochs_resolves_to_steps_and_per_epoch_evaluation():
+    cfg = resolve("erm", "cmnist", Decimal("0.01"), 41, "rest-code", 55000, uses_beta=False)
+    assert cfg.steps == 100 * 215 and cfg.eval_every == 215
+    cpu = resolve("reweighted_erm", "cmnist", Decimal("0.005"), 41, "cpu", 55000, uses_beta=True)
+    assert (cpu.steps, cpu.eval_every, cpu.beta) == (600, 100, 10.0)
+
+
+def test_run_id_changes_with_config_and_data_but_not_with_unused_overrides():
+    base = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False)
+    same = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False, beta=5.0)
+    assert base.run_id("f") == same.run_id("f") and base.beta is None  # ERM does not use beta
+    assert base.run_id("f") != base.run_id("g")
+    short = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False, steps=50)
+    assert short.run_id("f") != base.run_id("f") and short.variant() == "steps=50"
+    seed = resolve("erm", "cmnist", Decimal("0.01"), 42, "cpu", 55000, uses_beta=False)
+    assert seed.run_id("f") != base.run_id("f")
+
+
+@pytest.mark.parametrize("kw,needle", [({"steps": -1}, "--steps"), ({"steps": 0}, "--steps"), ({"eval_every": 0}, "--eval-every")])
+def test_bad_overrides_are_user_errors(kw, needle):
+    with pytest.raises(UserError, match=needle):
+        resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False, **kw)
+
+
+def test_unknown_profile_lists_the_valid_ones():
+    with pytest.raises(UserError, match="cpu, paper, rest-code"):
+        resolve("erm", "cmnist", Decimal("0.01"), 41, "fast", 55000, uses_beta=False)

@@ -1,0 +1,124 @@
+"""`biasbench run` and `biasbench leaderboard` end to end (in-process), and their user errors."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from biasbench.cli import main
+from biasbench.generators.build import generate
+from test_cli_errors import assert_one_line_error, run
+
+
+@pytest.fixture(scope="module")
+def data_root(fixture_mnist, tmp_path_factory):
+    root = tmp_path_factory.mktemp("run-cli-data")
+    generate("cmnist", [Decimal("0.01"), Decimal("0.05")], root, 0, fixture_mnist, allow_unverified=True)
+    return root
+
+
+def base(data_root, results, *extra):
+    return ["run", "--ratio", "1pct,5pct", "--steps", "4", "--eval-every", "2", "--device", "cpu",
+            "--data-dir", str(data_root), "--results", str(results), *extra]
+
+
+@pytest.fixture(scope="module")
+def results(data_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    for method in ("erm", "reweighted_erm"):
+        assert main(base(data_root, out, "--method", method, "--seeds", "2")) == 0
+    return out
+
+
+def test_one_record_per_run_with_provenance(results):
+    records = [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*.json"))]
+    assert len(records) == 8  # 2 methods x 2 ratios x 2 seeds
+    r = next(r for r in records if r["method"] == "reweighted_erm" and r["ratio"] == "5pct")
+    assert r["config"]["beta"] == 80.0 and r["config"]["protocol"]["lr"] == 0.01
+    assert r["profile"] == "cpu" and r["variant"] == "eval_every=2,steps=4"
+    assert r["seed"] in (41, 42) and len(r["data"]["fingerprint"]) == 64
+    for key in ("biasbench_version", "git_commit", "torch_version", "device", "wall_time_s", "images_per_second",
+                "history", "final", "best_valid", "best_test_oracle", "params"):
+        assert key in r, key
+    assert [h["step"] for h in r["history"]] == [2, 4]
+    assert set(r["final"]["test"]) >= {"accuracy", "unbiased", "aligned", "conflicting", "worst_group", "groups"}
+    assert not list((results / "checkpoints").glob("*"))
+
+
+def test_run_prints_a_ratio_by_metric_table_and_skips_finished_runs(data_root, results, capsys):
+    assert main(base(data_root, results, "--method", "erm", "--seeds", "2")) == 0
+    out, err = capsys.readouterr()
+    assert out.count("finished before, skipped") == 4
+    rows = [line for line in out.splitlines() if line.startswith(("1pct", "5pct"))]
+    assert len(rows) == 2 and all(line.count("±") == 5 for line in rows)
+
+
+def test_leaderboard_aggregates_over_seeds(results, tmp_path, capsys):
+    assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert len(table) == 4 and set(table["n_seeds"]) == {2}
+    records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    erm_1 = [r["best_valid"]["test"]["unbiased"] * 100 for r in records if r["method"] == "erm" and r["ratio"] == "1pct"]
+    row = table[(table["method"] == "erm") & (table["ratio"] == "1pct")].iloc[0]
+    assert row["test_unbiased_mean"] == pytest.approx(sum(erm_1) / 2, abs=1e-3)
+    assert row["test_unbiased_std"] == pytest.approx(pd.Series(erm_1).std(), abs=1e-3)
+    assert row["selection"] == "valid" and row["profile"] == "cpu"
+    for column in ("density", "train_flops", "inference_flops", "params", "dataset_fingerprint", "commits"):
+        assert column in table.columns
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "| erm |" in md and "| reweighted_erm |" in md and "model selection: valid" in md
+
+
+def test_oracle_selection_is_labelled(results, tmp_path, capsys):
+    assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path), "--selection", "oracle"]) == 0
+    assert "oracle (best test" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_leaderboard_warns_about_corrupt_and_foreign_files_and_skips_them(results, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    (copy / "runs" / "broken.json").write_text('{"format": "biasbench-run/1", "run_id": ')
+    (copy / "runs" / "foreign.json").write_text('{"hello": "world"}')
+    assert main(["leaderboard", "--results", str(copy), "--out", str(tmp_path / "lb")]) == 0
+    _, err = capsys.readouterr()
+    assert "broken.json: not valid JSON" in err and "foreign.json: not a biasbench run record" in err
+    assert len(pd.read_csv(tmp_path / "lb" / "leaderboard.csv")) == 4
+
+
+# ---- user errors -----------------------------------------------------------------------------
+
+def test_unknown_method_lists_the_valid_ones(capsys, data_root, tmp_path):
+    code, _, err = run(capsys, *base(data_root, tmp_path, "--method", "dro"))
+    assert_one_line_error(code, err, "unknown method 'dro'", "erm", "reweighted_erm")
+
+
+def test_unknown_dataset(capsys, data_root, tmp_path):
+    code, _, err = run(capsys, *base(data_root, tmp_path, "--method", "erm", "--dataset", "imagenet"))
+    assert_one_line_error(code, err, "unknown dataset 'imagenet'", "cmnist")
+
+
+def test_ratio_not_generated_and_no_source_to_generate_it(capsys, data_root, tmp_path):
+    code, _, err = run(capsys, "run", "--method", "erm", "--ratio", "2pct", "--data-dir", str(data_root),
+                       "--results", str(tmp_path), "--source-dir", str(tmp_path / "no-sources"), "--device", "cpu")
+    assert_one_line_error(code, err, "2pct is not generated", "does not exist")
+
+
+def test_results_dir_unwritable(capsys, data_root, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(capsys, *base(data_root, blocker / "results", "--method", "erm"))
+    assert_one_line_error(code, err, "cannot write results", "--results")
+
+
+@pytest.mark.parametrize("args,needle", [(["--seeds", "0"], "--seeds"), (["--steps", "-1"], "--steps"),
+                                         (["--device", "cuda:3"], "CUDA"), (["--profile", "fast"], "invalid choice")])
+def test_bad_numbers_and_choices(capsys, data_root, tmp_path, args, needle):
+    argv = base(data_root, tmp_path, "--method", "erm")
+    argv = [a for a in argv if a not in ("--steps", "4")] + args
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, needle)

@@ -1,0 +1,175 @@
+"""The trainer: learns, is deterministic, resumes exactly after kill -9, loads checkpoints safely."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+
+import pytest
+import torch
+
+from biasbench.baselines import get as get_method
+from biasbench.data import TensorSplit
+from biasbench.errors import UserError
+from biasbench.generators.build import generate
+from biasbench.runconfig import resolve
+from biasbench.training import checkpoint
+from biasbench.training.trainer import RunData, train
+from conftest import REPO, cli
+
+
+def shortcut_split(n: int, conflict_share: float, seed: int) -> TensorSplit:
+    """2 classes; colour (bias) = red/green, digit-like cue = a faint bar; aligned: colour == label."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    conflicting = torch.rand(n, generator=g) < conflict_share
+    bias = torch.where(conflicting, 1 - labels, labels)
+    images = torch.zeros(n, 3, 16, 16, dtype=torch.uint8)
+    images[:, 0] = torch.where(bias == 0, 200, 20).view(-1, 1, 1).to(torch.uint8)
+    images[:, 1] = torch.where(bias == 1, 200, 20).view(-1, 1, 1).to(torch.uint8)
+    images[labels == 1, 2, 6:10, :] = 60  # the weak true signal
+    return TensorSplit(images, labels, bias, bias == labels, torch.arange(n), "x")
+
+
+def tiny_data() -> RunData:
+    return RunData(shortcut_split(1024, 0.02, 0), shortcut_split(256, 0.5, 1), shortcut_split(512, 0.5, 2), 2, 2)
+
+
+def tiny_cfg(method: str = "erm", steps: int = 12, seed: int = 41):
+    cls = get_method(method)
+    cfg = resolve(method, "cmnist", Decimal("0.01"), seed, "cpu", 1024, cls.uses_beta, steps=steps, eval_every=4)
+    return cfg, cls
+
+
+def test_erm_learns_the_colour_shortcut(tmp_path):
+    cfg, cls = tiny_cfg("erm", steps=10)
+    result = train(cfg, tiny_data(), cls, torch.device("cpu"), tmp_path / "a.pt")
+    final = result["final"]["test"]
+    assert final["aligned"] >= 0.95 and final["conflicting"] <= 0.5  # it reads the colour
+    assert [h["step"] for h in result["history"]] == [4, 8, 10]
+
+
+def test_reweighted_erm_weights_the_loss_or_the_sampler_as_the_protocol_says():
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from biasbench.baselines.base import Batch, TrainInfo
+    from biasbench.training.models import create
+
+    cfg, cls = tiny_cfg("reweighted_erm")
+    assert cfg.beta == 30.0  # 1pct
+    data = tiny_data()
+    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels)
+    model = create("simple_cnn", 2)
+    model.eval()
+    method = cls(model, cfg, info)
+    x = data.train.images[:64].float() / 255
+    batch = Batch(x, data.train.labels[:64], data.train.bias[:64], data.train.aligned[:64], torch.arange(64))
+    per = F.cross_entropy(model(x), batch.y, reduction="none")
+    w = torch.where(batch.aligned, 1.0, 30.0)
+    assert method.sample_weights() is None
+    assert float(method.loss(batch)) == pytest.approx(float((w * per).mean()), rel=1e-5)
+    resample = cls(model, dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, reweight="resample")), info)
+    weights = resample.sample_weights()
+    assert set(weights[data.train.aligned].tolist()) == {1.0} and set(weights[~data.train.aligned].tolist()) == {30.0}
+    assert float(resample.loss(batch)) == pytest.approx(float(per.mean()), rel=1e-5)
+
+
+def test_best_valid_and_oracle_selections_point_at_history_entries(tmp_path):
+    result = train(*tiny_cfg("erm")[:1], tiny_data(), get_method("erm"), torch.device("cpu"), tmp_path / "c.pt")
+    history = result["history"]
+    assert result["best_valid"] == max(history, key=lambda h: h["valid"]["unbiased"])
+    assert result["best_test_oracle"]["test"]["unbiased"] == max(h["test"]["unbiased"] for h in history)
+
+
+def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path):
+    data = tiny_data()
+    runs = [train(tiny_cfg(seed=s)[0], data, get_method("erm"), torch.device("cpu"), tmp_path / f"{i}.pt")
+            for i, s in enumerate((41, 41, 42))]
+    assert runs[0]["history"] == runs[1]["history"]
+    assert runs[0]["history"] != runs[2]["history"]
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_crafted_checkpoint_is_refused_without_running_code(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    import pickle
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"state": Evil()}))
+    with pytest.raises(UserError, match="--restart"):
+        checkpoint.load(path)
+    assert not marker.exists()
+
+
+# ---- through the CLI, in real processes -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def data_root(fixture_mnist, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runner-data")
+    generate("cmnist", [Decimal("0.01")], root, 0, fixture_mnist, allow_unverified=True)
+    return root
+
+
+RUN = ["run", "--method", "reweighted_erm", "--ratio", "1pct", "--seeds", "1", "--steps", "6", "--eval-every", "2"]
+
+KILL_AFTER_SECOND_CHECKPOINT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from biasbench.training import checkpoint
+    original, calls = checkpoint.save, [0]
+    def save(*a, **k):
+        original(*a, **k)
+        calls[0] += 1
+        if calls[0] == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+    checkpoint.save = save
+    from biasbench.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def only_record(results) -> dict:
+    (path,) = (results / "runs").glob("*.json")
+    return json.loads(path.read_text())
+
+
+def test_killed_run_resumes_to_the_same_final_metrics(data_root, tmp_path):
+    common = [*RUN, "--data-dir", str(data_root), "--device", "cpu"]
+    straight = cli(*common, "--results", str(tmp_path / "a"))
+    assert straight.returncode == 0, straight.stderr
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_SECOND_CHECKPOINT, *common, "--results", str(tmp_path / "b")],
+                            cwd=REPO, capture_output=True, text=True)
+    assert killed.returncode == -9
+    assert not list((tmp_path / "b" / "runs").glob("*.json"))
+    assert len(list((tmp_path / "b" / "checkpoints").glob("*.pt"))) == 1
+    resumed = cli(*common, "--results", str(tmp_path / "b"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout and "from step 4" in resumed.stdout
+    a, b = only_record(tmp_path / "a"), only_record(tmp_path / "b")
+    assert a["run_id"] == b["run_id"]
+    assert a["history"] == b["history"] and a["final"] == b["final"]
+    assert not list((tmp_path / "b" / "checkpoints").glob("*.pt"))  # removed once the record exists
+
+
+def test_corrupt_checkpoint_is_one_line_and_restart_starts_over(data_root, tmp_path):
+    common = [*RUN, "--data-dir", str(data_root), "--device", "cpu", "--results", str(tmp_path)]
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_SECOND_CHECKPOINT, *common], cwd=REPO, capture_output=True)
+    assert killed.returncode == -9
+    (ckpt,) = (tmp_path / "checkpoints").glob("*.pt")
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    broken = cli(*common)
+    assert broken.returncode == 2 and broken.stderr.count("\n") == 1 and "--restart" in broken.stderr
+    again = cli(*common, "--restart")
+    assert again.returncode == 0, again.stderr
+    assert only_record(tmp_path)["final"]["step"] == 6
