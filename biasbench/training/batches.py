@@ -83,7 +83,7 @@ class Preprocess:
             x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
         if self.mean is not None:
             x = (x - self.mean) / self.std
-        return x
+        return x.contiguous(memory_format=torch.channels_last)
 
     def _random_crop(self, x: torch.Tensor, pad: int) -> torch.Tensor:
         """Zero-pad by `pad` and cut a random HxW window per image (two gathers)."""

@@ -98,6 +98,7 @@ def train(
     images = train_split.images.to(device)
     labels, bias, aligned = (t.to(device) for t in (train_split.labels, train_split.bias, train_split.aligned))
     model = create(p.model, data.n_classes, images.shape[1], p.image_size, p.width).to(device)
+    model = model.to(memory_format=torch.channels_last)  # +12% on CPU for the Simple CNN (benchmarks/)
     info = TrainInfo(len(train_split), data.n_classes, data.n_bias, train_split.aligned, train_split.labels)
     method = method_cls(model, cfg, info)
     modules = method.modules()
