@@ -54,8 +54,14 @@ class Method:
     def loss(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
+    def before_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+        """Called after backward, before the optimizer step (gradient surgery, masking)."""
+
     def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
         """Called after each optimizer step (sparse masks, EMAs, schedules)."""
+
+    def on_evaluate(self, step: int, entry: dict) -> None:
+        """Called with each evaluation's entry (step, train_loss, valid and test metrics)."""
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -122,3 +122,15 @@ def test_bad_numbers_and_choices(capsys, data_root, tmp_path, args, needle):
     argv = [a for a in argv if a not in ("--steps", "4")] + args
     code, _, err = run(capsys, *argv)
     assert_one_line_error(code, err, needle)
+
+
+def test_one_seed_has_no_std_and_the_markdown_says_n_1(results):
+    from biasbench.results import leaderboard
+    from biasbench.results.store import RunStore
+
+    records, _ = RunStore(results).records()
+    one = [r for r in records if r["seed"] == 41]
+    table = leaderboard.aggregate(leaderboard.runs_table(one)[0])
+    assert set(table["n_seeds"]) == {1} and table["test_unbiased_std"].isna().all()
+    md = leaderboard.markdown(table)
+    assert "±" not in md.replace("mean ± std", "") and "(n=1)" in md

@@ -72,11 +72,11 @@ def test_reweighted_erm_weights_the_loss_or_the_sampler_as_the_protocol_says():
     per = F.cross_entropy(model(x), batch.y, reduction="none")
     w = torch.where(batch.aligned, 1.0, 30.0)
     assert method.sample_weights() is None
-    assert float(method.loss(batch)) == pytest.approx(float((w * per).mean()), rel=1e-5)
+    assert float(method.loss(batch).detach()) == pytest.approx(float((w * per).mean().detach()), rel=1e-5)
     resample = cls(model, dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, reweight="resample")), info)
     weights = resample.sample_weights()
     assert set(weights[data.train.aligned].tolist()) == {1.0} and set(weights[~data.train.aligned].tolist()) == {30.0}
-    assert float(resample.loss(batch)) == pytest.approx(float(per.mean()), rel=1e-5)
+    assert float(resample.loss(batch).detach()) == pytest.approx(float(per.mean().detach()), rel=1e-5)
 
 
 def test_best_valid_and_oracle_selections_point_at_history_entries(tmp_path):
@@ -173,3 +173,27 @@ def test_corrupt_checkpoint_is_one_line_and_restart_starts_over(data_root, tmp_p
     again = cli(*common, "--restart")
     assert again.returncode == 0, again.stderr
     assert only_record(tmp_path)["final"]["step"] == 6
+
+
+def test_method_hooks_are_called_around_each_step_and_at_each_evaluation(tmp_path):
+    erm = get_method("erm")
+    calls = []
+
+    class Recorder(erm):
+        def before_step(self, step, optimizer):
+            assert all(p.grad is not None for p in self.model.parameters())  # after backward
+            calls.append(("before", step))
+
+        def after_step(self, step, optimizer):
+            calls.append(("after", step))
+
+        def on_evaluate(self, step, entry):
+            assert entry["step"] == step and "unbiased" in entry["valid"]
+            calls.append(("eval", step))
+
+    cfg, _ = tiny_cfg("erm", steps=5)
+    train(cfg, tiny_data(), Recorder, torch.device("cpu"), tmp_path / "h.pt")
+    expected = []
+    for step in range(1, 6):
+        expected += [("before", step), ("after", step)] + ([("eval", step)] if step in (4, 5) else [])
+    assert calls == expected

@@ -136,6 +136,7 @@ def train(
         loss = method.loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        method.before_step(step + 1, optimizer)
         optimizer.step()
         method.after_step(step + 1, optimizer)
         loss_sum += float(loss.detach())
@@ -154,6 +155,7 @@ def train(
                 "test": evaluate(method, data.test, pre, cfg, data.n_classes, data.n_bias),
             }
             loss_sum, loss_n = 0.0, 0
+            method.on_evaluate(done, entry)
             state["history"].append(entry)
             if _better(entry, state["best_valid"], "valid", p.selection_metric):
                 state["best_valid"] = entry
