@@ -24,7 +24,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image

@@ -89,6 +89,15 @@ def publish_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def check_writable(directory: Path) -> None:
+    """Create `directory` if needed and prove a file can be written in it (raises OSError)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / f"{TMP_PREFIX}write-test.{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
 def remove_stale_temps(directory: Path) -> list[Path]:
     """Delete `.tmp-*` leftovers of killed runs (call while holding the lock)."""
     removed = []

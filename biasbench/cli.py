@@ -99,7 +99,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.baselines import get as get_method
     from biasbench.generators import get as get_dataset
     from biasbench.paths import data_root
-    from biasbench.protocol import PROFILES
     from biasbench.ratios import parse_ratios
     from biasbench.results import leaderboard
     from biasbench.runconfig import get_protocol
@@ -175,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  biasbench generate cmnist --ratio 0.01\n"
-            "  biasbench generate cmnist --ratio all --source-dir ../shared/data/mnist\n"
+            "  biasbench run --method reweighted_erm --seeds 3\n"
+            "  biasbench leaderboard --results results --out leaderboard\n"
             "\nrun 'biasbench COMMAND --help' for a command's options."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -8,7 +8,6 @@ the next one.
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 import zlib
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow
 
-from biasbench import __version__
+from biasbench import __version__, atomic
 from biasbench.errors import UserError
 from biasbench.generators import get
 from biasbench.hub import card
@@ -52,10 +51,7 @@ def built_with() -> dict:
 
 def _prepare_dir(path: Path) -> None:
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        atomic.check_writable(path)
     except OSError as exc:
         raise UserError(f"cannot write to {path}: {exc.strerror or exc}; choose another --out") from None
 

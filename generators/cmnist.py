@@ -31,7 +31,7 @@ from biasbench.hub.schema import Schema
 from biasbench.parallel import ordered_map
 from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CMNIST, CMNISTProtocol
-from biasbench.ratios import config_name, count_for
+from biasbench.ratios import count_for
 from biasbench.sources.mnist import MNIST, resolve_mnist
 from biasbench.generators.base import Built
 
@@ -290,7 +290,7 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
         out.append(f"| {i} | {name} | {rgb[0]:.4f} | {rgb[1]:.4f} | {rgb[2]:.4f} | `{hexcode}` |")
     params = first["params"]
     out += ["", "## How it was built", "",
-            f"- Source: MNIST (60,000 train + 10,000 test digits, official IDX files).",
+            "- Source: MNIST (60,000 train + 10,000 test digits, official IDX files).",
             f"- Valid: {params['valid_size']:,} images held out of MNIST-train by a seeded hash rank; "
             "train is the rest. Test: all of MNIST-test.",
             "- Train: in each class *c* with *n_c* images, exactly round(*n_c* x *r*) (halves up) are "
