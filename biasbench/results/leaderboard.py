@@ -1,0 +1,119 @@
+"""The leaderboard: run records aggregated over seeds, as CSV and markdown.
+
+One row per dataset x ratio x method x profile x variant (a variant is what
+the user overrode, e.g. `steps=200`; '' for the profile as written). Test
+metrics are taken at the evaluation chosen by a model-selection rule:
+- valid (default): the evaluation with the best valid selection metric;
+- final: the last evaluation;
+- oracle: the best *test* headline metric, as DisEnt reports (PROTOCOL.md);
+  kept only to reproduce published numbers, and labelled as such.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from biasbench import atomic
+from biasbench.ratios import ratio_from_config
+
+SELECTIONS = {"valid": "best_valid", "final": "final", "oracle": "best_test_oracle"}
+METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy")
+KEYS = ["dataset", "ratio", "method", "profile", "variant"]
+# Columns that later issues fill (sparse methods): kept so the CSV schema is stable.
+LATER = ("density", "train_flops", "inference_flops")
+
+
+def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFrame, list[str]]:
+    """One row per run: keys, seed, test/valid metrics at the selected evaluation."""
+    rows, warnings = [], []
+    key = SELECTIONS[selection]
+    for r in records:
+        try:
+            chosen = r[key]
+            row = {k: r[k] for k in KEYS}
+            row.update(seed=r["seed"], step=chosen["step"], params=r.get("params"),
+                       density=r.get("config", {}).get("density"), commit=r.get("git_commit"),
+                       fingerprint=r["data"]["fingerprint"], headline=r["config"]["protocol"]["headline"])
+            for m in METRICS:
+                row[f"test_{m}"] = chosen["test"][m]
+                row[f"valid_{m}"] = chosen["valid"][m]
+        except (KeyError, TypeError) as exc:
+            warnings.append(f"skipped run {r.get('run_id', '?')}: missing field {exc}")
+            continue
+        rows.append(row)
+    return pd.DataFrame(rows), warnings
+
+
+def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:
+    if runs.empty:
+        return pd.DataFrame()
+    out = []
+    for keys, group in runs.groupby(KEYS, sort=False, dropna=False):
+        row = dict(zip(KEYS, keys))
+        row.update(selection=selection, n_seeds=len(group), seeds=" ".join(str(s) for s in sorted(group["seed"])),
+                   headline=group["headline"].iloc[0])
+        for m in METRICS:
+            values = group[f"test_{m}"].astype(float) * 100
+            row[f"test_{m}_mean"] = values.mean()
+            row[f"test_{m}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")  # undefined for one seed
+        row["params"] = group["params"].iloc[0]
+        for col in LATER:
+            row[col] = group[col].iloc[0] if col in group else None
+        row["commits"] = " ".join(sorted({str(c) for c in group["commit"]}))
+        row["dataset_fingerprint"] = group["fingerprint"].iloc[0]
+        out.append(row)
+    table = pd.DataFrame(out)
+    table["_ratio"] = table["ratio"].map(lambda n: float(ratio_from_config(n)))
+    table = table.sort_values(["dataset", "profile", "variant", "_ratio", "method"]).drop(columns="_ratio")
+    return table.reset_index(drop=True)
+
+
+def _cell(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """Per dataset/profile/variant: method x ratio of the headline test metric, then all metrics."""
+    if table.empty:
+        return "No runs yet.\n"
+    lines = []
+    for (dataset, profile, variant, selection), part in table.groupby(
+        ["dataset", "profile", "variant", "selection"], sort=False
+    ):
+        headline = part["headline"].iloc[0]
+        title = f"## {dataset} · profile `{profile}`" + (f" · `{variant}`" if variant else "")
+        rule = "oracle (best test; reproduces DisEnt-style numbers only)" if selection == "oracle" else selection
+        lines += [title, "", f"Test {headline} accuracy (%), mean ± std over seeds; model selection: {rule}.", ""]
+        ratios = list(dict.fromkeys(part["ratio"]))
+        lines.append("| method | " + " | ".join(ratios) + " |")
+        lines.append("|---" * (len(ratios) + 1) + "|")
+        for method, rows in part.groupby("method", sort=True):
+            cells = []
+            for ratio in ratios:
+                hit = rows[rows["ratio"] == ratio]
+                cells.append(
+                    _cell(hit[f"test_{headline}_mean"].iloc[0], hit[f"test_{headline}_std"].iloc[0])
+                    + f" (n={hit['n_seeds'].iloc[0]})" if len(hit) else "-"
+                )
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines += ["", "All test metrics (%):", "",
+                  "| ratio | method | n | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 3) + "|"]
+        for _, r in part.iterrows():
+            cells = [_cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS]
+            lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write(table: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md"
+    atomic.write_text(csv_path, table.to_csv(index=False, float_format="%.4f"))
+    atomic.write_text(md_path, "# Leaderboard\n\n" + markdown(table))
+    return csv_path, md_path
