@@ -268,6 +268,12 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
     out += ["", "## Load", "", "```python", "from datasets import load_dataset",
             f'ds = load_dataset("PATH_OR_REPO", "{configs[0].name}")  # configs: '
             + ", ".join(c.name for c in configs), "```", ""]
+    shown = configs[0].name
+    out += ["## Preview", "",
+            f"![aligned and conflicting training images of {shown}](data/{shown}/preview.png)", "",
+            f"Config {shown}, per digit 0..9 from top: a row of the first 8 bias-aligned, then a row of the first 8 "
+            "bias-conflicting training images (`biasbench preview cmnist --ratio R` draws it for any config; "
+            "each config folder holds its own `preview.png`).", ""]
     out += ["## Structure", "",
             "| column | type | meaning |", "|---|---|---|",
             "| image | Image (PNG, 28x28 RGB) | the coloured digit |",

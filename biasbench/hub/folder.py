@@ -28,7 +28,8 @@ import numpy as np
 
 from biasbench import atomic
 from biasbench.errors import UserError
-from biasbench.hub import parquet
+from biasbench.hub import parquet, preview
+from biasbench.hub.png import decode
 from biasbench.hub.fingerprint import config_fingerprint, split_fingerprint
 from biasbench.hub.schema import Schema
 from biasbench.ratios import ratio_from_config
@@ -36,6 +37,7 @@ from biasbench.ratios import ratio_from_config
 UNIT_FILE = "unit.json"
 MANIFEST = "manifest.json"
 CARD = "README.md"
+PREVIEW = "preview.png"  # in each ratio unit: aligned and conflicting examples per class
 COMMON = "common"
 FORMAT = "biasbench-dataset/1"
 
@@ -189,6 +191,11 @@ class DatasetFolder:
                 ),
                 "counts": class_counts(rows, len(schema.label_names)),
             }
+        if "train" in splits:
+            rows = splits["train"]
+            png = preview.render(lambda i: decode(rows.png[i]), rows.label, rows.aligned, len(schema.label_names))
+            (tmp / PREVIEW).write_bytes(png)
+            meta["files"][PREVIEW] = hashlib.sha256(png).hexdigest()
         (tmp / UNIT_FILE).write_text(_dumps(meta))
         atomic.publish_dir(tmp, final)
         return meta
@@ -199,29 +206,40 @@ class DatasetFolder:
         changed |= atomic.write_if_changed(self.path / MANIFEST, _dumps(self.build_manifest(version)))
         return changed
 
-    def build_manifest(self, version: str) -> dict:
+    def build_manifest(self, version: str, configs: list[Config] | None = None, card: Path | None = None) -> dict:
+        """The manifest of this folder, or of a subset of its configs (for publishing).
+
+        With `configs` given, only the units those configs use are listed;
+        otherwise every unit on disk. `card` is the README to hash (default:
+        the folder's own).
+        """
+        units = self.units()
+        if configs is not None:
+            wanted = {u for c in configs for u in (c.name, *c.required)}
+            units = {n: u for n, u in units.items() if n in wanted}
         files: dict[str, str] = {}
-        for name, unit in self.units().items():
+        for name, unit in units.items():
             for fname, digest in unit["files"].items():
                 files[f"data/{name}/{fname}"] = digest
             files[f"data/{name}/{UNIT_FILE}"] = _sha256_file(self.unit_dir(name) / UNIT_FILE)
-        if (self.path / CARD).is_file():
-            files[CARD] = _sha256_file(self.path / CARD)
-        configs = {
-            c.name: {
-                "fingerprint": c.fingerprint,
-                "splits": {
-                    s: {"fingerprint": i["fingerprint"], "num_examples": i["num_examples"], "files": c.files(s)}
-                    for s, i in c.splits.items()
-                },
-            }
-            for c in self.configs()
-        }
+        card = card or self.path / CARD
+        if card.is_file():
+            files[CARD] = _sha256_file(card)
+        configs = self.configs() if configs is None else configs
         return {
             "format": FORMAT,
             "dataset": self.dataset,
             "biasbench_version": version,
             "fingerprint_spec": "biasbench.hub.fingerprint (sha256 over rows: sha256(pixels HWC uint8), shape, label, bias_label, aligned, source_index)",
-            "configs": configs,
+            "configs": {
+                c.name: {
+                    "fingerprint": c.fingerprint,
+                    "splits": {
+                        s: {"fingerprint": i["fingerprint"], "num_examples": i["num_examples"], "files": c.files(s)}
+                        for s, i in c.splits.items()
+                    },
+                }
+                for c in configs
+            },
             "files": dict(sorted(files.items())),
         }

@@ -48,9 +48,8 @@ def find_split(folder: DatasetFolder, ratio: Decimal, split: str) -> tuple[list[
     return [folder.path / f for f in config.files(split)], config.splits[split]["fingerprint"]
 
 
-def read_arrays(folder: DatasetFolder, ratio: Decimal, split: str, verify: bool = True) -> SplitArrays:
-    """Decode a split; with `verify`, check its content against the recorded fingerprint."""
-    paths, fingerprint = find_split(folder, ratio, split)
+def arrays_from_files(paths: list[Path], fingerprint: str = "") -> SplitArrays:
+    """Decode the shards of one split (in the given order)."""
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise UserError(f"{missing[0]} is missing; regenerate with --force")
@@ -58,7 +57,7 @@ def read_arrays(folder: DatasetFolder, ratio: Decimal, split: str, verify: bool 
     images = np.stack([decode(b) for b in table.column("image").combine_chunks().field("bytes").to_pylist()])
     if images.ndim == 3:
         images = images[..., None]
-    arrays = SplitArrays(
+    return SplitArrays(
         images=images,
         label=table.column("label").to_numpy().astype(np.int64),
         bias=table.column("bias_label").to_numpy().astype(np.int64),
@@ -66,6 +65,12 @@ def read_arrays(folder: DatasetFolder, ratio: Decimal, split: str, verify: bool 
         source_index=table.column("source_index").to_numpy().astype(np.int64),
         fingerprint=fingerprint,
     )
+
+
+def read_arrays(folder: DatasetFolder, ratio: Decimal, split: str, verify: bool = True) -> SplitArrays:
+    """Decode a split; with `verify`, check its content against the recorded fingerprint."""
+    paths, fingerprint = find_split(folder, ratio, split)
+    arrays = arrays_from_files(paths, fingerprint)
     if verify and arrays.computed_fingerprint() != fingerprint:
         raise UserError(
             f"{paths[0].parent}: {split} content does not match its recorded fingerprint; "

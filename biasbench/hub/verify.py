@@ -1,0 +1,136 @@
+"""Checking a copy of a dataset (local or from the Hub) against its manifest.
+
+Every file listed must exist with its sha256; files under data/ that the
+manifest does not list are reported; each config's splits are decoded and
+their content fingerprints recomputed; the card's YAML must list exactly the
+manifest's configs. With `regenerate`, the dataset is rebuilt from sources
+and its fingerprints compared too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from biasbench.errors import UserError
+from biasbench.hub.fingerprint import config_fingerprint
+from biasbench.hub.folder import CARD, MANIFEST
+from biasbench.hub.read import arrays_from_files
+
+
+@dataclass
+class Check:
+    name: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def line(self, detail: str = "") -> str:
+        if self.ok:
+            return f"{self.name}: OK{(' ' + detail) if detail else ''}"
+        return f"{self.name}: MISMATCH: " + "; ".join(self.problems)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_manifest(path: Path) -> dict:
+    target = Path(path) / MANIFEST
+    if not Path(path).is_dir():
+        raise UserError(f"{path} is not a folder")
+    if not target.is_file():
+        raise UserError(f"{path} has no {MANIFEST}: not a biasbench dataset folder")
+    try:
+        manifest = json.loads(target.read_text())
+        manifest["files"], manifest["configs"]  # noqa: B018 (presence check)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{target} is not a valid manifest ({type(exc).__name__})") from None
+    return manifest
+
+
+def verify(path: Path) -> list[Check]:
+    path = Path(path)
+    manifest = load_manifest(path)
+    bad_files: dict[str, str] = {}
+    for rel, digest in manifest["files"].items():
+        f = path / rel
+        if not f.is_file():
+            bad_files[rel] = f"{rel} missing"
+        elif _sha256(f) != digest:
+            bad_files[rel] = f"{rel} sha256 differs"
+
+    meta = Check("files and card")
+    config_files = {f for c in manifest["configs"].values() for s in c["splits"].values() for f in s["files"]}
+    meta.problems += [msg for rel, msg in bad_files.items() if rel not in config_files]
+    listed = set(manifest["files"])
+    data_dir = path / "data"
+    extra = sorted(
+        str(p.relative_to(path)) for p in data_dir.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        and str(p.relative_to(path)) not in listed
+    ) if data_dir.is_dir() else []
+    meta.problems += [f"{rel} not in the manifest" for rel in extra]
+    try:
+        header = (path / CARD).read_text().split("---\n")[1]
+        card_configs = [c["config_name"] for c in yaml.safe_load(header).get("configs", [])]
+        if card_configs != list(manifest["configs"]):
+            meta.problems.append(f"card lists configs {card_configs}, manifest {list(manifest['configs'])}")
+    except (OSError, IndexError, yaml.YAMLError, AttributeError, KeyError, TypeError):
+        meta.problems.append("card has no readable YAML header")
+    checks = [meta]
+
+    for name, info in manifest["configs"].items():
+        check = Check(name)
+        splits = info["splits"]
+        for split, s in splits.items():
+            problems = [bad_files[f] for f in s["files"] if f in bad_files]
+            check.problems += problems
+            if any(not (path / f).is_file() for f in s["files"]):
+                continue
+            try:
+                arrays = arrays_from_files([path / f for f in s["files"]])
+            except Exception as exc:  # a damaged shard is a mismatch, not a crash
+                check.problems.append(f"{split} unreadable ({type(exc).__name__})")
+                continue
+            if arrays.computed_fingerprint() != s["fingerprint"]:
+                check.problems.append(f"{split} content fingerprint differs from the manifest")
+        if config_fingerprint({k: v["fingerprint"] for k, v in splits.items()}) != info["fingerprint"]:
+            check.problems.append("config fingerprint is not the hash of its split fingerprints")
+        checks.append(check)
+    return checks
+
+
+def verify_by_regenerating(path: Path, source_dir: Path | None, workers: int) -> list[Check]:
+    """Rebuild the manifest's configs from sources (same seed) and compare content fingerprints."""
+    from biasbench.generators.build import generate
+    from biasbench.ratios import ratio_from_config
+
+    manifest = load_manifest(path)
+    names = list(manifest["configs"])
+    if not names:
+        return []
+    unit = json.loads((Path(path) / "data" / names[0] / "unit.json").read_text())
+    seed = int(unit["params"]["seed"])
+    with tempfile.TemporaryDirectory(prefix="bb-regenerate-") as tmp:
+        report = generate(manifest["dataset"], [ratio_from_config(n) for n in names], Path(tmp), seed, source_dir,
+                          allow_unverified=not unit["provenance"].get("verified", True), workers=workers)
+        rebuilt = json.loads((report.path / MANIFEST).read_text())["configs"]
+    checks = []
+    for name in names:
+        check = Check(f"{name} (regenerated)")
+        if rebuilt.get(name, {}).get("fingerprint") != manifest["configs"][name]["fingerprint"]:
+            check.problems.append("rebuilt from sources, the content fingerprint differs")
+        checks.append(check)
+    return checks
