@@ -165,7 +165,7 @@ def main() -> None:
             root = tmp / "data"
             generate("cmnist", [Decimal("0.01")], root, 0, SHARED_MNIST, workers=2)
         folder = DatasetFolder(root / "cmnist", "cmnist")
-        run_data, _ = load_run_data(folder, Decimal("0.01"), root)
+        run_data, _ = load_run_data(folder, Decimal("0.01"))
         # (b) needs the train split as PNG files, as the DisEnt release ships it
         train = tensors.load("cmnist", "1pct", "train", root=root)
         png_dir = tmp / "png"

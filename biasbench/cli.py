@@ -96,6 +96,18 @@ def _device(name: str):
         raise UserError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
 
 
+def _check_dataset_folder(path: Path, dataset: str) -> None:
+    import json
+
+    manifest = path / "manifest.json"
+    try:
+        found = json.loads(manifest.read_text()).get("dataset")
+    except (OSError, ValueError):
+        raise UserError(f"{path} is not a generated dataset folder (no readable manifest.json)") from None
+    if found != dataset:
+        raise UserError(f"{path} holds {found!r}, not {dataset!r}; pass --dataset {found}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.baselines import get as get_method
     from biasbench.generators import get as get_dataset
@@ -123,13 +135,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seeds = list(protocol.seeds) + list(range(max(protocol.seeds) + 1, max(protocol.seeds) + 1 + args.seeds - len(protocol.seeds)))
     else:
         seeds = list(protocol.seeds[: args.seeds])
-    root = Path(args.data).parent if args.data else data_root(args.data_dir)
-    if args.data and Path(args.data).name != gen.name:
-        raise UserError(f"--data must be a folder named {gen.name} (a generated dataset), got {args.data}")
+    data_path = None
+    if args.data:
+        from biasbench.hub.remote import fetch, hub_repo_id
+
+        repo = hub_repo_id(args.data)
+        data_path = fetch(repo) if repo else Path(args.data)
+        _check_dataset_folder(data_path, gen.name)
+    root = data_root(args.data_dir)
     request = RunRequest(
         method=args.method, dataset=gen.name, ratios=ratios, seeds=seeds, profile=profile, data_root=root,
         results=Path(args.results), device=device, steps=args.steps, beta=args.beta, eval_every=args.eval_every,
-        source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart,
+        source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart, data_path=data_path,
     )
     records = run_many(request, _TqdmReporter())
     runs, _ = leaderboard.runs_table(records, "valid")
@@ -352,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     r.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
-    r.add_argument("--data", metavar="PATH", help="a generated dataset folder (ROOT/DATASET) instead of --data-dir")
+    r.add_argument("--data", metavar="PATH_OR_HUB_ID",
+                   help="a dataset folder, or a Hub dataset (hf://OWNER/NAME or OWNER/NAME), instead of --data-dir")
     r.add_argument("--source-dir", metavar="DIR", help="sources for generating a missing dataset (as for generate)")
     r.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
     r.add_argument("--restart", action="store_true", help="ignore (and overwrite) existing checkpoints of unfinished runs")

@@ -76,10 +76,15 @@ def load(
     root: Path | str | None = None,
     seed: int = CANONICAL_SEED,
     use_cache: bool = True,
+    path: Path | str | None = None,
 ) -> TensorSplit:
-    """uint8 images (N, C, H, W) plus label, bias, aligned and source index tensors."""
+    """uint8 images (N, C, H, W) plus label, bias, aligned and source index tensors.
+
+    The dataset is ROOT/<dataset> (see biasbench.paths), or `path`: any
+    dataset folder, e.g. a Hub snapshot from biasbench.hub.remote.fetch.
+    """
     ratio = ratio if isinstance(ratio, Decimal) else parse_ratio(str(ratio))
-    path = dataset_dir(data_root(root), dataset, seed)
+    path = Path(path) if path is not None else dataset_dir(data_root(root), dataset, seed)
     if not path.is_dir():
         raise UserError(f"no generated {dataset} in {path.parent}; run: biasbench generate {dataset}")
     folder = DatasetFolder(path, dataset)

@@ -41,6 +41,7 @@ class RunRequest:
     eval_every: int | None = None
     source_dir: Path | None = None
     restart: bool = False
+    data_path: Path | None = None  # a given dataset folder (local or Hub snapshot): never generated into
 
 
 def git_commit() -> str | None:
@@ -64,6 +65,12 @@ def ensure_config(req: RunRequest, ratio: Decimal, reporter: Reporter) -> Datase
     from biasbench.parallel import default_workers
 
     gen = get(req.dataset)
+    if req.data_path is not None:
+        folder = DatasetFolder(req.data_path, gen.name)
+        have = [c.name for c in folder.configs()]
+        if config_name(ratio) not in have:
+            raise UserError(f"{req.data_path} has no config {config_name(ratio)} (have: {', '.join(have) or 'none'})")
+        return folder
     folder = DatasetFolder(dataset_dir(req.data_root, gen.name), gen.name)
     if config_name(ratio) in {c.name for c in folder.configs()}:
         return folder
@@ -75,10 +82,10 @@ def ensure_config(req: RunRequest, ratio: Decimal, reporter: Reporter) -> Datase
     return folder
 
 
-def load_run_data(folder: DatasetFolder, ratio: Decimal, root: Path):
+def load_run_data(folder: DatasetFolder, ratio: Decimal):
     from biasbench.training.trainer import RunData
 
-    splits = {s: tensors.load(folder.dataset, ratio, s, root=root) for s in ("train", "valid", "test")}
+    splits = {s: tensors.load(folder.dataset, ratio, s, path=folder.path) for s in ("train", "valid", "test")}
     config = next(c for c in folder.configs() if c.name == config_name(ratio))
     schema = _schema_sizes(folder.dataset)
     return RunData(splits["train"], splits["valid"], splits["test"], *schema), config.fingerprint
@@ -140,7 +147,7 @@ def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
     records = []
     for ratio in req.ratios:
         folder = ensure_config(req, ratio, reporter)
-        run_data, fingerprint = load_run_data(folder, ratio, req.data_root)
+        run_data, fingerprint = load_run_data(folder, ratio)
         for seed in req.seeds:
             cfg = resolve(req.method, req.dataset, ratio, seed, req.profile, len(run_data.train),
                           method_cls.uses_beta, method_cls.uses_density, req.steps, req.beta,
