@@ -81,10 +81,17 @@ def load(
     """uint8 images (N, C, H, W) plus label, bias, aligned and source index tensors.
 
     The dataset is ROOT/<dataset> (see biasbench.paths), or `path`: any
-    dataset folder, e.g. a Hub snapshot from biasbench.hub.remote.fetch.
+    dataset folder, or a Hub dataset id ('hf://OWNER/NAME' or 'OWNER/NAME'),
+    fetched once into the Hub's cache.
     """
     ratio = ratio if isinstance(ratio, Decimal) else parse_ratio(str(ratio))
-    path = Path(path) if path is not None else dataset_dir(data_root(root), dataset, seed)
+    if path is not None:
+        from biasbench.hub.remote import fetch, hub_repo_id
+
+        repo = hub_repo_id(str(path))
+        path = fetch(repo) if repo else Path(path)
+    else:
+        path = dataset_dir(data_root(root), dataset, seed)
     if not path.is_dir():
         raise UserError(f"no generated {dataset} in {path.parent}; run: biasbench generate {dataset}")
     folder = DatasetFolder(path, dataset)

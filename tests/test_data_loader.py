@@ -70,3 +70,13 @@ def test_missing_config_tells_how_to_generate_it(root):
         data.load("cmnist", "5pct", "train", root=root)
     with pytest.raises(UserError, match="no generated cmnist"):
         data.load("cmnist", "1pct", "train", root=root, seed=3)
+
+
+def test_path_may_be_a_folder_or_a_hub_id(root, monkeypatch):
+    from biasbench.hub import remote
+
+    by_path = data.load("cmnist", "1pct", "test", path=root / "cmnist")
+    fetched = []
+    monkeypatch.setattr(remote, "fetch", lambda repo, revision=None: fetched.append(repo) or root / "cmnist")
+    by_hub = data.load("cmnist", "1pct", "test", path="hf://me/colored-mnist")
+    assert fetched == ["me/colored-mnist"] and torch.equal(by_path.images, by_hub.images)
