@@ -121,7 +121,7 @@ def test_two_fresh_processes_write_byte_identical_folders(fixture_mnist, tmp_pat
     b = cli(*CLI_BASE, "--ratio", "1%,5%", "--source-dir", str(fixture_mnist), "--out", str(tmp_path / "b"))
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
     fa, fb = files_of(tmp_path / "a" / "cmnist"), files_of(tmp_path / "b" / "cmnist")
-    assert len(fa) == 9 and fa == fb  # card, manifest, 3 units x (shards + unit.json)
+    assert len(fa) == 11 and fa == fb  # card, manifest, 3 units x (shards + unit.json), 2 previews
 
 
 def test_worker_count_does_not_change_any_byte(fixture_mnist, built, tmp_path):
