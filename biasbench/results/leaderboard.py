@@ -36,7 +36,8 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
             row = {k: r[k] for k in KEYS}
             row.update(seed=r["seed"], step=chosen["step"], params=r.get("params"),
                        density=r.get("config", {}).get("density"), commit=r.get("git_commit"),
-                       fingerprint=r["data"]["fingerprint"], headline=r["config"]["protocol"]["headline"])
+                       fingerprint=r["data"]["fingerprint"], headline=r["config"]["protocol"]["headline"],
+                       device=r.get("device"), torch=r.get("torch_version"), finished=r.get("finished_at"))
             for m in METRICS:
                 row[f"test_{m}"] = chosen["test"][m]
                 row[f"valid_{m}"] = chosen["valid"][m]
@@ -63,6 +64,9 @@ def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:
         for col in LATER:
             row[col] = group[col].iloc[0] if col in group else None
         row["commits"] = " ".join(sorted({str(c) for c in group["commit"]}))
+        row["devices"] = "; ".join(sorted({str(d) for d in group["device"]}))
+        row["torch"] = " ".join(sorted({str(t) for t in group["torch"]}))
+        row["last_finished"] = max(str(f) for f in group["finished"])
         row["dataset_fingerprint"] = group["fingerprint"].iloc[0]
         out.append(row)
     table = pd.DataFrame(out)
@@ -89,6 +93,14 @@ def markdown(table: pd.DataFrame) -> str:
         title = f"## {dataset} · profile `{profile}`" + (f" · `{variant}`" if variant else "")
         rule = "oracle (best test; reproduces DisEnt-style numbers only)" if selection == "oracle" else selection
         lines += [title, "", f"Test {headline} accuracy (%), mean ± std over seeds; model selection: {rule}.", ""]
+        commits = sorted({c[:12] + ("+dirty" if c.endswith("+dirty") else "") for cs in part["commits"] for c in str(cs).split()})
+        lines += [
+            f"Provenance: biasbench {', '.join(commits)}; dataset fingerprints "
+            f"{', '.join(sorted({str(f)[:12] for f in part['dataset_fingerprint']}))}; "
+            f"{'; '.join(sorted(set(part['devices'])))}; torch {' '.join(sorted(set(part['torch'])))}; "
+            f"last run finished {max(part['last_finished'])}.",
+            "",
+        ]
         ratios = list(dict.fromkeys(part["ratio"]))
         lines.append("| method | " + " | ".join(ratios) + " |")
         lines.append("|---" * (len(ratios) + 1) + "|")
