@@ -66,10 +66,12 @@ def test_leaderboard_aggregates_over_seeds(results, tmp_path, capsys):
     assert row["test_unbiased_mean"] == pytest.approx(sum(erm_1) / 2, abs=1e-3)
     assert row["test_unbiased_std"] == pytest.approx(pd.Series(erm_1).std(), abs=1e-3)
     assert row["selection"] == "valid" and row["profile"] == "cpu"
-    for column in ("density", "train_flops", "inference_flops", "params", "dataset_fingerprint", "commits"):
+    for column in ("density", "train_flops", "inference_flops", "params", "dataset_fingerprint", "commits", "devices",
+                   "torch", "last_finished"):
         assert column in table.columns
     md = (tmp_path / "leaderboard.md").read_text()
     assert "| erm |" in md and "| reweighted_erm |" in md and "model selection: valid" in md
+    assert f"dataset fingerprints {records[0]['data']['fingerprint'][:12]}" in md and "Provenance: biasbench" in md
 
 
 def test_oracle_selection_is_labelled(results, tmp_path, capsys):
