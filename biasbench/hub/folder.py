@@ -46,7 +46,7 @@ def params_hash(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -54,7 +54,7 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _dumps(obj: object) -> str:
+def dumps(obj: object) -> str:
     return json.dumps(obj, indent=2, sort_keys=True) + "\n"
 
 
@@ -181,7 +181,7 @@ class DatasetFolder:
         for split, rows in splits.items():
             names = parquet.write_split(tmp, split, rows, schema)
             for name in names:
-                meta["files"][name] = _sha256_file(tmp / name)
+                meta["files"][name] = sha256_file(tmp / name)
             meta["splits"][split] = {
                 "files": names,
                 "num_examples": len(rows),
@@ -196,14 +196,14 @@ class DatasetFolder:
             png = preview.render(lambda i: decode(rows.png[i]), rows.label, rows.aligned, len(schema.label_names))
             (tmp / PREVIEW).write_bytes(png)
             meta["files"][PREVIEW] = hashlib.sha256(png).hexdigest()
-        (tmp / UNIT_FILE).write_text(_dumps(meta))
+        (tmp / UNIT_FILE).write_text(dumps(meta))
         atomic.publish_dir(tmp, final)
         return meta
 
     def write_card_and_manifest(self, card_text: str, version: str) -> bool:
         """Rewrite README.md and manifest.json from the units on disk; True if either changed."""
         changed = atomic.write_if_changed(self.path / CARD, card_text)
-        changed |= atomic.write_if_changed(self.path / MANIFEST, _dumps(self.build_manifest(version)))
+        changed |= atomic.write_if_changed(self.path / MANIFEST, dumps(self.build_manifest(version)))
         return changed
 
     def build_manifest(self, version: str, configs: list[Config] | None = None, card: Path | None = None) -> dict:
@@ -221,10 +221,10 @@ class DatasetFolder:
         for name, unit in units.items():
             for fname, digest in unit["files"].items():
                 files[f"data/{name}/{fname}"] = digest
-            files[f"data/{name}/{UNIT_FILE}"] = _sha256_file(self.unit_dir(name) / UNIT_FILE)
+            files[f"data/{name}/{UNIT_FILE}"] = sha256_file(self.unit_dir(name) / UNIT_FILE)
         card = card or self.path / CARD
         if card.is_file():
-            files[CARD] = _sha256_file(card)
+            files[CARD] = sha256_file(card)
         configs = self.configs() if configs is None else configs
         return {
             "format": FORMAT,

@@ -22,7 +22,7 @@ from pathlib import Path
 from biasbench import __version__, atomic
 from biasbench.errors import UserError
 from biasbench.hub import card
-from biasbench.hub.folder import CARD, MANIFEST, Config, DatasetFolder, _dumps
+from biasbench.hub.folder import CARD, MANIFEST, Config, DatasetFolder, dumps
 from biasbench.hub.remote import scrub
 
 LOGIN_HINT = "no Hugging Face token found: run `hf auth login` (or set HF_TOKEN) and try again"
@@ -67,7 +67,7 @@ def stage(folder: DatasetFolder, generator, configs: list[Config], out: Path) ->
             _place(folder.unit_dir(unit) / name, out / "data" / unit / name)
     text = card.header(configs, generator.schema, generator.card_meta) + generator.card_body(configs)
     (out / CARD).write_text(text)
-    (out / MANIFEST).write_text(_dumps(folder.build_manifest(__version__, configs, out / CARD)))
+    (out / MANIFEST).write_text(dumps(folder.build_manifest(__version__, configs, out / CARD)))
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
 

@@ -9,7 +9,6 @@ and its fingerprints compared too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import yaml
 
 from biasbench.errors import UserError
 from biasbench.hub.fingerprint import config_fingerprint
-from biasbench.hub.folder import CARD, MANIFEST
+from biasbench.hub.folder import CARD, MANIFEST, sha256_file
 from biasbench.hub.read import arrays_from_files
 
 
@@ -36,14 +35,6 @@ class Check:
         if self.ok:
             return f"{self.name}: OK{(' ' + detail) if detail else ''}"
         return f"{self.name}: MISMATCH: " + "; ".join(self.problems)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_manifest(path: Path) -> dict:
@@ -68,7 +59,7 @@ def verify(path: Path) -> list[Check]:
         f = path / rel
         if not f.is_file():
             bad_files[rel] = f"{rel} missing"
-        elif _sha256(f) != digest:
+        elif sha256_file(f) != digest:
             bad_files[rel] = f"{rel} sha256 differs"
 
     meta = Check("files and card")
