@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One source file as read: its checksums and whether they match the official release."""
+
+    name: str
+    path: str  # as found; shown to the user, never written into a dataset
+    md5: str
+    sha256: str
+    verified: bool
 
 
 def sources_cache() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from biasbench.errors import UserError
-from biasbench.sources.common import env_source_dir, md5_hex, sha256_hex, sources_cache
+from biasbench.sources.common import SourceFile, env_source_dir, md5_hex, sha256_hex, sources_cache
 
 # Official md5 of the decompressed files (yann.lecun.com, torchvision's list).
 OFFICIAL_MD5 = {
@@ -29,15 +29,6 @@ _SHAPES = {
     "t10k-images-idx3-ubyte": (10000, 28, 28),
     "t10k-labels-idx1-ubyte": (10000,),
 }
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    name: str
-    path: str  # as found; recorded for the user, not in the card
-    md5: str
-    sha256: str
-    verified: bool
 
 
 @dataclass(frozen=True)
