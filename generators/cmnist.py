@@ -25,62 +25,29 @@ import numpy as np
 from biasbench import rng
 from biasbench.hub.card import CardMeta, counts_table
 from biasbench.hub.folder import Config
-from biasbench.hub.parquet import SplitRows
 from biasbench.hub.png import encode_rgb
 from biasbench.hub.schema import Schema
-from biasbench.parallel import ordered_map
 from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CMNIST, CMNISTProtocol
-from biasbench.ratios import count_for
 from biasbench.sources.mnist import MNIST, resolve_mnist
+from biasbench.generators.assign import Assignment
 from biasbench.generators.base import Built
+from biasbench.generators.render import assemble, distinct, render_chunks
 
 GENERATOR_VERSION = 1  # bump when the construction changes; part of every unit's identity
 SOURCE_SPLITS = {"train": 0, "test": 1}
 CHUNK = 2048  # images per worker task: large enough to amortise IPC, small enough to balance
 
 
-def _rank_within_class(seed: int, stream: str, index: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """For each element, its position among same-class elements when sorted by hash."""
-    position = np.empty(len(index), dtype=np.int64)
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        order = rng.rank(seed, stream, index[members])
-        position[members[order]] = np.arange(len(members))
-    return position
-
-
-class Plan:
+class Plan(Assignment):
     """Which source image gets which colour in every split (no pixels yet)."""
 
     def __init__(self, mnist: MNIST, seed: int, proto: CMNISTProtocol = CMNIST):
+        super().__init__(mnist.train_labels, mnist.test_labels, seed, "cmnist", proto.valid_size, "colour")
         self.proto = proto
-        self.seed = seed
-        n = len(mnist.train_labels)
-        holdout = rng.rank(seed, "cmnist/valid-holdout", np.arange(n))
-        self.valid_index = np.sort(holdout[: proto.valid_size])
-        self.train_index = np.sort(holdout[proto.valid_size :])
-        self.train_labels = mnist.train_labels[self.train_index]
-        # Rank within class decides conflict membership (first k) and the
-        # conflicting colour (cycling over the other nine in rank order).
-        self.train_rank = _rank_within_class(seed, "cmnist/conflict", self.train_index, self.train_labels)
-        self.class_sizes = np.bincount(self.train_labels, minlength=10)
-        self.conflict_colour = (self.train_labels + 1 + self.train_rank % 9) % 10
-        self.test_index = np.arange(len(mnist.test_labels))
-        self.test_labels = mnist.test_labels
-        self.valid_labels = mnist.train_labels[self.valid_index]
 
-    def train_colours(self, ratio: Decimal) -> np.ndarray:
-        k = np.array([count_for(int(n), ratio) for n in self.class_sizes])
-        conflicting = self.train_rank < k[self.train_labels]
-        return np.where(conflicting, self.conflict_colour, self.train_labels)
-
-    def unbiased_colours(self, split: str) -> np.ndarray:
-        """Colour independent of digit, balanced within each class."""
-        index, labels = (
-            (self.valid_index, self.valid_labels) if split == "valid" else (self.test_index, self.test_labels)
-        )
-        return _rank_within_class(self.seed, f"cmnist/{split}-colour", index, labels) % 10
+    train_colours = Assignment.train_attributes
+    unbiased_colours = Assignment.unbiased_attributes
 
 
 def _render_chunk(task: tuple[np.ndarray, np.ndarray]) -> tuple[list[bytes], list[bytes], float, float]:
@@ -143,64 +110,23 @@ class ColoredMNIST:
         self, source: MNIST, seed: int, ratios: list[Decimal], need_common: bool, workers: int, reporter: Reporter
     ) -> Built:
         t0 = time.perf_counter()
-        plan = Plan(source, seed, self.proto)
-        # Every output row as (source split, source index, colour); distinct triples are rendered once.
-        outputs: dict[tuple[str, Decimal | None], tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
-        if need_common:
-            outputs[("valid", None)] = (0, plan.valid_index, plan.valid_labels, plan.unbiased_colours("valid"))
-            outputs[("test", None)] = (1, plan.test_index, plan.test_labels, plan.unbiased_colours("test"))
-        for r in ratios:
-            outputs[("train", r)] = (0, plan.train_index, plan.train_labels, plan.train_colours(r))
-        keys = {k: (src << 40) | (idx << 8) | col for k, (src, idx, _, col) in outputs.items()}
-        all_keys = np.concatenate(list(keys.values())) if keys else np.zeros(0, np.int64)
-        unique, inverse = np.unique(all_keys, return_inverse=True)
-        src_split, src_idx, colour = unique >> 40, (unique >> 8) & ((1 << 32) - 1), unique & 0xFF
-
-        images = {0: source.train_images, 1: source.test_images}
+        outputs = Plan(source, seed, self.proto).outputs(ratios, need_common)
+        src_split, src_idx, colour, where = distinct(outputs)
         base = np.asarray(self.proto.colours, dtype=np.float64)
-        values = np.empty((len(unique), 3), dtype=np.float64)
+        values = np.empty((len(src_idx), 3), dtype=np.float64)
+        grey = np.empty((len(src_idx), 28, 28), dtype=np.uint8)
         for split_name, split_id in SOURCE_SPLITS.items():
             sel = src_split == split_id
             noise = rng.standard_normal(seed, f"cmnist/noise/{split_name}", src_idx[sel], 3)
             values[sel] = np.clip(base[colour[sel]] + self.proto.sigma * noise, 0.0, 1.0)
-        grey = np.empty((len(unique), 28, 28), dtype=np.uint8)
-        for split_id, arr in images.items():
-            sel = src_split == split_id
-            grey[sel] = arr[src_idx[sel]]
+            grey[sel] = (source.train_images if split_id == 0 else source.test_images)[src_idx[sel]]
         t1 = time.perf_counter()
-
-        tasks = [(grey[a : a + CHUNK], values[a : a + CHUNK]) for a in range(0, len(unique), CHUNK)]
-        pngs: list[bytes] = []
-        digests: list[bytes] = []
-        colour_cpu = png_cpu = 0.0
-        bar = reporter.bar(total=len(unique), desc=f"render {self.name}", unit="img")
-        for p, d, tc, tp in ordered_map(_render_chunk, tasks, workers):
-            pngs += p
-            digests += d
-            colour_cpu += tc
-            png_cpu += tp
-            bar.update(len(p))
-        bar.close()
-        digest_arr = np.array(digests, dtype="S32")
+        tasks = [(grey[a : a + CHUNK], values[a : a + CHUNK]) for a in range(0, len(src_idx), CHUNK)]
+        pngs, digests, (colour_cpu, png_cpu) = render_chunks(
+            _render_chunk, tasks, workers, reporter, f"render {self.name}", len(src_idx)
+        )
         t2 = time.perf_counter()
-
-        def rows(key: tuple[str, Decimal | None], sel: np.ndarray) -> SplitRows:
-            _, idx, labels, col = outputs[key]
-            return SplitRows(
-                png=[pngs[i] for i in sel],
-                pixel_digests=digest_arr[sel],
-                shapes=np.tile(np.array(self.proto.image_shape, dtype=np.uint16), (len(sel), 1)),
-                label=labels.astype(np.int64),
-                bias=col.astype(np.int64),
-                aligned=col == labels,
-                source_index=idx.astype(np.int64),
-            )
-
-        splits: dict[tuple[str, Decimal | None], SplitRows] = {}
-        offset = 0
-        for key, k in keys.items():
-            splits[key] = rows(key, inverse[offset : offset + len(k)])
-            offset += len(k)
+        splits = assemble(outputs, where, pngs, digests, self.proto.image_shape)
         common = {"valid": splits[("valid", None)], "test": splits[("test", None)]} if need_common else None
         return Built(
             common=common,
@@ -210,7 +136,7 @@ class ColoredMNIST:
                 "render": t2 - t1,
                 "colour_cpu": colour_cpu,
                 "png_cpu": png_cpu,
-                "images_rendered": float(len(unique)),
+                "images_rendered": float(len(src_idx)),
             },
         )
 
