@@ -201,3 +201,51 @@ PROFILES: dict[str, dict[str, TrainProtocol]] = {
     },
     "cpu": {"cmnist": _CPU_CMNIST, "cifar10c": _CPU_CIFAR, "bffhq": _CPU_BFFHQ},
 }
+
+
+@dataclass(frozen=True)
+class CIFAR10CProtocol:
+    """How Corrupted CIFAR-10 is built (LfF's corruption lists, the CMNIST split rules).
+
+    Decisions and why:
+    - corruptions: LfF's Type0 list in class order (alinlab/LfF:make_dataset.py).
+      PROTOCOL.md does not say which list DisEnt's release (and so REST) used;
+      Type0 is LfF's first and default protocol, so we take it and record it
+      in every card. Type1 exists as `corruption_type="type1"`.
+    - severity 5 on the imagecorruptions scale: LfF's released "Severity4"
+      calls the corruption with severity + 1 (PROTOCOL.md), i.e. the strongest.
+    - implementation: `imagecorruptions` from the maintained
+      `imagecorruptions-imaug` 1.1.5 (upstream 1.1.2 breaks on numpy 2). It
+      draws from numpy's global RNG; we seed it per image from (seed, source
+      split, source index, corruption), so an image gets the same pixels in
+      every ratio, with any number of workers, in any order.
+      `jpeg_compression` goes through Pillow's libjpeg: its bytes are those of
+      the pinned Pillow build.
+    - splits: as Colored MNIST (generators/assign.py): 5,000 images held out
+      of CIFAR-10 train as an unbiased valid split (DisEnt's CIFAR-10-C train
+      has ~45k images, PROTOCOL.md), exact round(n_c x r) conflicting per class,
+      nested across ratios; test = the 10,000 CIFAR-10 test images, unbiased.
+    """
+
+    type0: tuple[str, ...] = (
+        "snow", "frost", "fog", "brightness", "contrast",
+        "spatter", "elastic_transform", "jpeg_compression", "pixelate", "saturate",
+    )
+    type1: tuple[str, ...] = (
+        "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "gaussian_blur",
+        "defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "original",
+    )
+    corruption_type: str = "type0"
+    severity: int = 5
+    valid_size: int = 5000
+    label_names: tuple[str, ...] = (
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    )
+    image_shape: tuple[int, int, int] = (32, 32, 3)
+
+    @property
+    def corruptions(self) -> tuple[str, ...]:
+        return self.type0 if self.corruption_type == "type0" else self.type1
+
+
+CIFAR10C = CIFAR10CProtocol()

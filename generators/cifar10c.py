@@ -1,0 +1,198 @@
+"""Corrupted CIFAR-10: each class drawn with "its" corruption except in r% of training images.
+
+Rules and sources: biasbench.protocol.CIFAR10CProtocol. Splits and conflicts
+follow generators.assign (the Colored MNIST rules); each distinct (image,
+corruption) pair is corrupted once, with numpy's global RNG seeded from
+(seed, source split, source index, corruption), in worker processes whose
+number does not change a byte.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from biasbench import rng
+from biasbench.generators.assign import Assignment
+from biasbench.generators.base import Built
+from biasbench.generators.render import assemble, distinct, render_chunks
+from biasbench.hub.card import CardMeta, counts_table
+from biasbench.hub.folder import Config
+from biasbench.hub.png import encode_rgb
+from biasbench.hub.schema import Schema
+from biasbench.progress import Reporter
+from biasbench.protocol import CANONICAL_SEED, CIFAR10C, CIFAR10CProtocol
+from biasbench.sources.cifar10 import CIFAR10, resolve_cifar10
+
+GENERATOR_VERSION = 1
+CHUNK = 500
+SOURCE_SPLITS = {"train": 0, "test": 1}
+
+
+def _cache_frost_textures() -> None:
+    """imagecorruptions' frost re-reads its texture file with cv2.imread on every call
+    (most of its 3.5 ms/image at 32x32). Serve repeated reads from memory instead:
+    the corruptions module gets a cv2 whose imread is memoised (copies returned)."""
+    import imagecorruptions.corruptions as corruptions
+
+    if getattr(corruptions.cv2, "_biasbench_cached", False):
+        return
+    real = corruptions.cv2
+
+    @functools.lru_cache(maxsize=16)
+    def _read(path: str):
+        return real.imread(path)
+
+    class CachedCV2:
+        _biasbench_cached = True
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def imread(path, *args):
+            if args:
+                return real.imread(path, *args)
+            image = _read(str(path))
+            return None if image is None else image.copy()
+
+    corruptions.cv2 = CachedCV2()
+
+
+def _corrupt_chunk(task) -> tuple[list[bytes], list[bytes], float, float]:
+    images, names, seeds, severity = task
+    from imagecorruptions import corrupt
+
+    _cache_frost_textures()
+    t0 = time.perf_counter()
+    out = np.empty_like(images)
+    for i, (image, name, seed) in enumerate(zip(images, names, seeds)):
+        if name == "original":
+            out[i] = image
+            continue
+        np.random.seed(int(seed))
+        result = np.asarray(corrupt(image, corruption_name=name, severity=severity))
+        out[i] = np.clip(result, 0, 255).astype(np.uint8).reshape(image.shape)
+    t1 = time.perf_counter()
+    pngs = encode_rgb(out)
+    digests = [hashlib.sha256(im.tobytes()).digest() for im in out]
+    return pngs, digests, t1 - t0, time.perf_counter() - t1
+
+
+class CorruptedCIFAR10:
+    name = "cifar10c"
+    summary = "Corrupted CIFAR-10 (LfF Type0 corruptions, severity 5)"
+    card_meta = CardMeta(
+        pretty_name="Corrupted CIFAR-10 (biasbench)",
+        license="other",
+        tags=("spurious-correlations", "debiasing", "cifar10-c", "biasbench"),
+        extra={"license_name": "cifar-10", "license_link": "https://www.cs.toronto.edu/~kriz/cifar.html"},
+    )
+
+    def __init__(self, proto: CIFAR10CProtocol = CIFAR10C):
+        self.proto = proto
+        self.schema = Schema(label_names=proto.label_names, bias_names=proto.corruptions)
+
+    def load_sources(self, source_dir: Path | None, allow_unverified: bool) -> CIFAR10:
+        return resolve_cifar10(source_dir, allow_unverified)
+
+    def params(self, source: CIFAR10, seed: int, ratio: Decimal | None) -> dict:
+        p = self.proto
+        params = {
+            "dataset": self.name,
+            "generator_version": GENERATOR_VERSION,
+            "seed": seed,
+            "corruptions": list(p.corruptions),
+            "severity": p.severity,
+            "valid_size": p.valid_size,
+            "sources_sha256": {f.name: f.sha256 for f in source.files},
+        }
+        if ratio is not None:
+            params["ratio"] = str(ratio)
+        return params
+
+    def provenance(self, source: CIFAR10) -> dict:
+        import importlib.metadata as md
+
+        return {
+            "sources": [{"file": f.name, "md5": f.md5, "sha256": f.sha256, "verified": f.verified} for f in source.files],
+            "verified": source.verified,
+            "imagecorruptions": md.version("imagecorruptions-imaug"),
+        }
+
+    def build(self, source: CIFAR10, seed: int, ratios: list[Decimal], need_common: bool, workers: int,
+              reporter: Reporter) -> Built:
+        t0 = time.perf_counter()
+        plan = Assignment(source.train_labels, source.test_labels, seed, self.name, self.proto.valid_size, "corruption")
+        outputs = plan.outputs(ratios, need_common)
+        src_split, src_idx, attr, where = distinct(outputs)
+        names = np.asarray(self.proto.corruptions)[attr]
+        seeds = np.zeros(len(src_idx), dtype=np.uint64)
+        images = np.empty((len(src_idx), 32, 32, 3), dtype=np.uint8)
+        for split_name, split_id in SOURCE_SPLITS.items():
+            for a, corruption in enumerate(self.proto.corruptions):
+                sel = (src_split == split_id) & (attr == a)
+                stream = f"{self.name}/corruption/{split_name}/{corruption}"
+                seeds[sel] = rng.hash_keys(seed, stream, src_idx[sel]) & np.uint64(0xFFFFFFFF)
+            sel = src_split == split_id
+            images[sel] = (source.train_images if split_id == 0 else source.test_images)[src_idx[sel]]
+        t1 = time.perf_counter()
+        tasks = [(images[a : a + CHUNK], names[a : a + CHUNK].tolist(), seeds[a : a + CHUNK], self.proto.severity)
+                 for a in range(0, len(src_idx), CHUNK)]
+        pngs, digests, (corrupt_cpu, png_cpu) = render_chunks(
+            _corrupt_chunk, tasks, workers, reporter, f"corrupt {self.name}", len(src_idx)
+        )
+        t2 = time.perf_counter()
+        splits = assemble(outputs, where, pngs, digests, self.proto.image_shape)
+        common = {"valid": splits[("valid", None)], "test": splits[("test", None)]} if need_common else None
+        return Built(
+            common=common,
+            ratios={r: {"train": splits[("train", r)]} for r in ratios},
+            timings={"plan": t1 - t0, "render": t2 - t1, "corrupt_cpu": corrupt_cpu, "png_cpu": png_cpu,
+                     "images_rendered": float(len(src_idx))},
+        )
+
+    def card_body(self, configs: list[Config]) -> str:
+        p = self.proto
+        out = ["", f"# {self.card_meta.pretty_name}", "",
+               "Corrupted CIFAR-10 pairs each CIFAR-10 class with one image corruption: in the training split "
+               "almost every image of class *c* carries corruption *c*, so a classifier can predict the class "
+               "from the corruption. A fraction *r* of training images (bias-conflicting) carry one of the other "
+               "nine. Valid and test are unbiased. It follows LfF (Nam et al., 2020) as used by DisEnt "
+               "(Lee et al., 2021) and REST (Zhao et al., 2023), rebuilt deterministically by biasbench."]
+        if not configs:
+            return "\n".join(out + ["", "No complete config yet: run `biasbench generate cifar10c`."]) + "\n"
+        first = configs[0].unit
+        seed, prov = first["params"]["seed"], first["provenance"]
+        if seed != CANONICAL_SEED:
+            out += ["", f"> **Seed {seed}.** Not the canonical dataset (seed {CANONICAL_SEED})."]
+        if not prov["verified"]:
+            out += ["", "> **Unverified source.** Built from files that are not the official CIFAR-10 release "
+                    "(e.g. a JPEG re-encoding) with `--allow-unverified`: not for published numbers."]
+        shown = configs[0].name
+        out += ["", "## Preview", "", f"![aligned and conflicting training images of {shown}](data/{shown}/preview.png)",
+                "", "## Corruptions", "", "| class | corruption (aligned) |", "|---|---|"]
+        out += [f"| {c} | {k} |" for c, k in zip(p.label_names, p.corruptions)]
+        out += ["", f"Severity {p.severity} of `imagecorruptions` {prov.get('imagecorruptions', '')} "
+                "(LfF's \"Severity4\"); numpy's RNG seeded per (seed, split, source index, corruption).", "",
+                "## Counts", "", "| config | train | valid | test | fingerprint |", "|---|---|---|---|---|"]
+        for c in configs:
+            n = {s: i["num_examples"] for s, i in c.splits.items()}
+            out.append(f"| {c.name} | {n['train']} | {n['valid']} | {n['test']} | `{c.fingerprint[:16]}` |")
+        for c in configs:
+            out += ["", f"**{c.name}** (aligned / conflicting per class)", "", counts_table(c, p.label_names)]
+        out += ["", "## Source files", "", "| file | md5 | official |", "|---|---|---|"]
+        out += [f"| {f['file']} | `{f['md5']}` | {'yes' if f['verified'] else 'NO'} |" for f in prov["sources"]]
+        out += ["", "## Licence and citation", "",
+                "CIFAR-10 (Krizhevsky, 2009) is distributed by its authors at "
+                "https://www.cs.toronto.edu/~kriz/cifar.html without a formal licence; cite the tech report. "
+                "Corruptions: Hendrycks & Dietterich (ICLR 2019), implementation by Michaelis et al. (2019).", ""]
+        return "\n".join(out) + "\n"
+
+
+GENERATOR = CorruptedCIFAR10()
