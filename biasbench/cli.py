@@ -131,10 +131,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         why = "a GPU is available" if device.type == "cuda" else "no GPU here; --profile paper for the full budget"
         print(f"profile: {profile} ({why})")
     protocol = get_protocol(profile, gen.name)
-    if args.seeds > len(protocol.seeds):
-        seeds = list(protocol.seeds) + list(range(max(protocol.seeds) + 1, max(protocol.seeds) + 1 + args.seeds - len(protocol.seeds)))
-    else:
-        seeds = list(protocol.seeds[: args.seeds])
+    # the profile's seeds first; more than it lists continue from its largest
+    extra = range(max(protocol.seeds) + 1, max(protocol.seeds) + 1 + args.seeds)
+    seeds = (list(protocol.seeds) + list(extra))[: args.seeds]
     data_path = None
     if args.data:
         from biasbench.hub.remote import fetch, hub_repo_id
@@ -156,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     metrics = leaderboard.METRICS
     print(f"{'ratio':<8}" + "".join(f"{m:>18}" for m in metrics))
     for _, row in table.iterrows():
-        cells = "".join(f"{leaderboard._cell(row[f'test_{m}_mean'], row[f'test_{m}_std']):>18}" for m in metrics)
+        cells = "".join(f"{leaderboard.cell(row[f'test_{m}_mean'], row[f'test_{m}_std']):>18}" for m in metrics)
         print(f"{row['ratio']:<8}{cells}")
     print(f"records in {Path(args.results) / 'runs'}; 'biasbench leaderboard --results {args.results}' aggregates them")
     return 0

@@ -75,7 +75,7 @@ def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _cell(mean: float, std: float) -> str:
+def cell(mean: float, std: float) -> str:
     if math.isnan(mean):
         return "-"
     return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
@@ -109,14 +109,14 @@ def markdown(table: pd.DataFrame) -> str:
             for ratio in ratios:
                 hit = rows[rows["ratio"] == ratio]
                 cells.append(
-                    _cell(hit[f"test_{headline}_mean"].iloc[0], hit[f"test_{headline}_std"].iloc[0])
+                    cell(hit[f"test_{headline}_mean"].iloc[0], hit[f"test_{headline}_std"].iloc[0])
                     + f" (n={hit['n_seeds'].iloc[0]})" if len(hit) else "-"
                 )
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines += ["", "All test metrics (%):", "",
                   "| ratio | method | n | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 3) + "|"]
         for _, r in part.iterrows():
-            cells = [_cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS]
+            cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS]
             lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
