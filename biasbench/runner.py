@@ -58,8 +58,8 @@ def git_commit() -> str | None:
         return None
 
 
-def ensure_config(req: RunRequest, ratio: Decimal, reporter: Reporter) -> DatasetFolder:
-    """The dataset folder holding `ratio`, generating it first if it is missing."""
+def ensure_configs(req: RunRequest, reporter: Reporter) -> DatasetFolder:
+    """The dataset folder holding every requested ratio, generating the missing ones first (in one go)."""
     from biasbench.generators import get
     from biasbench.generators.build import generate
     from biasbench.parallel import default_workers
@@ -68,17 +68,21 @@ def ensure_config(req: RunRequest, ratio: Decimal, reporter: Reporter) -> Datase
     if req.data_path is not None:
         folder = DatasetFolder(req.data_path, gen.name)
         have = [c.name for c in folder.configs()]
-        if config_name(ratio) not in have:
-            raise UserError(f"{req.data_path} has no config {config_name(ratio)} (have: {', '.join(have) or 'none'})")
+        missing = [config_name(r) for r in req.ratios if config_name(r) not in have]
+        if missing:
+            raise UserError(f"{req.data_path} has no config {', '.join(missing)} (have: {', '.join(have) or 'none'})")
         return folder
     folder = DatasetFolder(dataset_dir(req.data_root, gen.name), gen.name)
-    if config_name(ratio) in {c.name for c in folder.configs()}:
+    have = {c.name for c in folder.configs()}
+    missing = [r for r in req.ratios if config_name(r) not in have]
+    if not missing:
         return folder
-    reporter.info(f"{gen.name} {config_name(ratio)} is not in {req.data_root}: generating it first")
+    names = ", ".join(config_name(r) for r in missing)
+    reporter.info(f"{gen.name} {names} not in {req.data_root}: generating first")
     try:
-        generate(gen.name, [ratio], req.data_root, 0, req.source_dir, workers=default_workers(), reporter=reporter)
+        generate(gen.name, missing, req.data_root, 0, req.source_dir, workers=default_workers(), reporter=reporter)
     except UserError as exc:
-        raise UserError(f"{gen.name} {config_name(ratio)} is not generated in {req.data_root} and cannot be: {exc}") from None
+        raise UserError(f"{gen.name} {names} is not generated in {req.data_root} and cannot be: {exc}") from None
     return folder
 
 
@@ -145,8 +149,8 @@ def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
     store = RunStore(req.results)
     store.ensure_writable()
     records = []
+    folder = ensure_configs(req, reporter)
     for ratio in req.ratios:
-        folder = ensure_config(req, ratio, reporter)
         run_data, fingerprint = load_run_data(folder, ratio)
         for seed in req.seeds:
             cfg = resolve(req.method, req.dataset, ratio, seed, req.profile, len(run_data.train),

@@ -80,3 +80,16 @@ def test_erm_learns_the_colour_and_reweighting_counters_it_on_real_cmnist(canoni
     erm, rw = results["erm"], results["reweighted_erm"]
     assert erm["aligned"] > 0.9 and erm["conflicting"] < 0.5  # ERM reads the colour
     assert rw["conflicting"] > erm["conflicting"] + 0.15  # beta = 30 on the 1% conflicting samples helps
+
+
+def test_run_generates_missing_ratios_first_in_one_go(tmp_path, capsys):
+    from biasbench.cli import main
+    from biasbench.hub.folder import DatasetFolder
+
+    argv = ["run", "--method", "erm", "--ratio", "1pct,5pct", "--seeds", "1", "--steps", "2", "--device", "cpu",
+            "--data-dir", str(tmp_path / "data"), "--source-dir", str(SHARED_MNIST), "--results", str(tmp_path / "r")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("generating first") == 1 and "cmnist 1pct, 5pct not in" in out
+    assert [c.name for c in DatasetFolder(tmp_path / "data" / "cmnist", "cmnist").configs()] == ["1pct", "5pct"]
+    assert len(list((tmp_path / "r" / "runs").glob("*.json"))) == 2
