@@ -23,6 +23,29 @@ class Built:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def unit_params(dataset: str, version: int, seed: int, ratio: Decimal | None, files, **rules) -> dict:
+    """A unit's identity: dataset, generator version, seed, construction rules, source content, ratio."""
+    params = {
+        "dataset": dataset,
+        "generator_version": version,
+        "seed": seed,
+        **rules,
+        "sources_sha256": {f.name: f.sha256 for f in files},
+    }
+    if ratio is not None:
+        params["ratio"] = str(ratio)
+    return params
+
+
+def source_provenance(files, **extra) -> dict:
+    """Source checksums and whether they are the official release, as recorded in every unit."""
+    return {
+        "sources": [{"file": f.name, "md5": f.md5, "sha256": f.sha256, "verified": f.verified} for f in files],
+        "verified": all(f.verified for f in files),
+        **extra,
+    }
+
+
 class Generator(Protocol):
     name: str
     summary: str

@@ -19,7 +19,7 @@ import numpy as np
 
 from biasbench import rng
 from biasbench.generators.assign import Assignment
-from biasbench.generators.base import Built
+from biasbench.generators.base import Built, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, render_chunks
 from biasbench.hub.card import CardMeta, counts_table
 from biasbench.hub.folder import Config
@@ -103,27 +103,13 @@ class CorruptedCIFAR10:
 
     def params(self, source: CIFAR10, seed: int, ratio: Decimal | None) -> dict:
         p = self.proto
-        params = {
-            "dataset": self.name,
-            "generator_version": GENERATOR_VERSION,
-            "seed": seed,
-            "corruptions": list(p.corruptions),
-            "severity": p.severity,
-            "valid_size": p.valid_size,
-            "sources_sha256": {f.name: f.sha256 for f in source.files},
-        }
-        if ratio is not None:
-            params["ratio"] = str(ratio)
-        return params
+        return unit_params(self.name, GENERATOR_VERSION, seed, ratio, source.files,
+                           corruptions=list(p.corruptions), severity=p.severity, valid_size=p.valid_size)
 
     def provenance(self, source: CIFAR10) -> dict:
         import importlib.metadata as md
 
-        return {
-            "sources": [{"file": f.name, "md5": f.md5, "sha256": f.sha256, "verified": f.verified} for f in source.files],
-            "verified": source.verified,
-            "imagecorruptions": md.version("imagecorruptions-imaug"),
-        }
+        return source_provenance(source.files, imagecorruptions=md.version("imagecorruptions-imaug"))
 
     def build(self, source: CIFAR10, seed: int, ratios: list[Decimal], need_common: bool, workers: int,
               reporter: Reporter) -> Built:

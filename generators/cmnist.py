@@ -31,7 +31,7 @@ from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CMNIST, CMNISTProtocol
 from biasbench.sources.mnist import MNIST, resolve_mnist
 from biasbench.generators.assign import Assignment
-from biasbench.generators.base import Built
+from biasbench.generators.base import Built, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, render_chunks
 
 GENERATOR_VERSION = 1  # bump when the construction changes; part of every unit's identity
@@ -84,27 +84,11 @@ class ColoredMNIST:
 
     def params(self, source: MNIST, seed: int, ratio: Decimal | None) -> dict:
         p = self.proto
-        params = {
-            "dataset": self.name,
-            "generator_version": GENERATOR_VERSION,
-            "seed": seed,
-            "severity": p.severity,
-            "sigma": p.sigma,
-            "colours": [list(c) for c in p.colours],
-            "valid_size": p.valid_size,
-            "sources_sha256": {f.name: f.sha256 for f in source.files},
-        }
-        if ratio is not None:
-            params["ratio"] = str(ratio)
-        return params
+        return unit_params(self.name, GENERATOR_VERSION, seed, ratio, source.files, severity=p.severity,
+                           sigma=p.sigma, colours=[list(c) for c in p.colours], valid_size=p.valid_size)
 
     def provenance(self, source: MNIST) -> dict:
-        return {
-            "sources": [
-                {"file": f.name, "md5": f.md5, "sha256": f.sha256, "verified": f.verified} for f in source.files
-            ],
-            "verified": source.verified,
-        }
+        return source_provenance(source.files)
 
     def build(
         self, source: MNIST, seed: int, ratios: list[Decimal], need_common: bool, workers: int, reporter: Reporter

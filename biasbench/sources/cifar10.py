@@ -23,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from biasbench.errors import UserError
-from biasbench.sources.common import SourceFile, env_source_dir, md5_hex, sha256_hex, sources_cache
+from biasbench.sources.common import (
+    SourceFile,
+    download_with_torchvision,
+    env_source_dir,
+    md5_hex,
+    sha256_hex,
+    sources_cache,
+)
 
 ARCHIVE = "cifar-10-python.tar.gz"
 ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -155,15 +162,12 @@ def download_cifar10(cache_dir: Path | None = None) -> Path:
     root = Path(cache_dir) if cache_dir else sources_cache()
     if (root / ARCHIVE).is_file() or (root / FOLDER).is_dir():
         return root
-    try:
+    def fetch() -> None:
         from torchvision.datasets import CIFAR10 as TorchvisionCIFAR10
 
         TorchvisionCIFAR10(str(root), train=True, download=True)
-    except Exception as exc:  # network errors come in many types
-        raise UserError(
-            f"could not download CIFAR-10 into {root} ({type(exc).__name__}); "
-            "if this machine is offline, pass --source-dir DIR with cifar-10-python.tar.gz or cifar-10-batches-py/"
-        ) from None
+
+    download_with_torchvision(fetch, root, "CIFAR-10", "cifar-10-python.tar.gz or cifar-10-batches-py/")
     return root
 
 

@@ -38,3 +38,16 @@ def md5_hex(data: bytes) -> str:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def download_with_torchvision(fetch, where: Path, what: str, hint: str) -> None:
+    """Run a torchvision download; any failure becomes one line that says how to work offline."""
+    try:
+        fetch()
+    except Exception as exc:  # network errors come in many types
+        from biasbench.errors import UserError
+
+        raise UserError(
+            f"could not download {what} into {where} ({type(exc).__name__}); "
+            f"if this machine is offline, pass --source-dir DIR with {hint}"
+        ) from None

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from biasbench.errors import UserError
-from biasbench.sources.common import SourceFile, env_source_dir, md5_hex, sha256_hex, sources_cache
+from biasbench.sources.common import (
+    SourceFile,
+    download_with_torchvision,
+    env_source_dir,
+    md5_hex,
+    sha256_hex,
+    sources_cache,
+)
 
 # Official md5 of the decompressed files (yann.lecun.com, torchvision's list).
 OFFICIAL_MD5 = {
@@ -129,22 +136,17 @@ def download_mnist(cache_dir: Path | None = None) -> Path:
     raw = root / "MNIST" / "raw"
     if all(any(p.is_file() for p in _candidates(root, n)) for n in OFFICIAL_MD5):
         return root
-    try:
+    def fetch() -> None:
         from torchvision.datasets import MNIST as TorchvisionMNIST
 
         TorchvisionMNIST(str(root), train=True, download=True)
         TorchvisionMNIST(str(root), train=False, download=True)
-    except Exception as exc:  # network errors come in many types
-        raise UserError(
-            f"could not download MNIST into {raw} ({type(exc).__name__}); "
-            "if this machine is offline, pass --source-dir DIR with the four MNIST IDX files"
-        ) from None
+
+    download_with_torchvision(fetch, raw, "MNIST", "the four MNIST IDX files")
     return root
 
 
 def resolve_mnist(source_dir: Path | None, allow_unverified: bool = False) -> MNIST:
     """--source-dir, else $BIASBENCH_SOURCES, else a torchvision download into the cache."""
-    chosen = source_dir or env_source_dir()
-    if chosen is None:
-        chosen = download_mnist()
+    chosen = source_dir or env_source_dir() or download_mnist()
     return load_mnist(chosen, allow_unverified=allow_unverified)
