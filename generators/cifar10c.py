@@ -10,7 +10,6 @@ number does not change a byte.
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -20,10 +19,9 @@ import numpy as np
 from biasbench import rng
 from biasbench.generators.assign import Assignment
 from biasbench.generators.base import Built, source_provenance, unit_params
-from biasbench.generators.render import assemble, distinct, render_chunks
+from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
 from biasbench.hub.card import CardMeta, counts_table
 from biasbench.hub.folder import Config
-from biasbench.hub.png import encode_rgb
 from biasbench.hub.schema import Schema
 from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CIFAR10C, CIFAR10CProtocol
@@ -79,8 +77,7 @@ def _corrupt_chunk(task) -> tuple[list[bytes], list[bytes], float, float]:
         result = np.asarray(corrupt(image, corruption_name=name, severity=severity))
         out[i] = np.clip(result, 0, 255).astype(np.uint8).reshape(image.shape)
     t1 = time.perf_counter()
-    pngs = encode_rgb(out)
-    digests = [hashlib.sha256(im.tobytes()).digest() for im in out]
+    pngs, digests = encode_with_digests(out)
     return pngs, digests, t1 - t0, time.perf_counter() - t1
 
 

@@ -15,7 +15,6 @@ colour. Images are rendered once per distinct (source image, colour) pair.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -25,14 +24,13 @@ import numpy as np
 from biasbench import rng
 from biasbench.hub.card import CardMeta, counts_table
 from biasbench.hub.folder import Config
-from biasbench.hub.png import encode_rgb
 from biasbench.hub.schema import Schema
 from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CMNIST, CMNISTProtocol
 from biasbench.sources.mnist import MNIST, resolve_mnist
 from biasbench.generators.assign import Assignment
 from biasbench.generators.base import Built, source_provenance, unit_params
-from biasbench.generators.render import assemble, distinct, render_chunks
+from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
 
 GENERATOR_VERSION = 1  # bump when the construction changes; part of every unit's identity
 SOURCE_SPLITS = {"train": 0, "test": 1}
@@ -61,8 +59,7 @@ def _render_chunk(task: tuple[np.ndarray, np.ndarray]) -> tuple[list[bytes], lis
     flat_index = np.arange(k, dtype=np.intp)[:, None, None] * 256 + grey
     images = np.take(table.reshape(k * 256, 3), flat_index, axis=0)
     t1 = time.perf_counter()
-    pngs = encode_rgb(images)
-    digests = [hashlib.sha256(im.tobytes()).digest() for im in images]
+    pngs, digests = encode_with_digests(images)
     return pngs, digests, t1 - t0, time.perf_counter() - t1
 
 

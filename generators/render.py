@@ -9,12 +9,14 @@ does not depend on the number of workers), and `assemble` maps rows back.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Callable
 
 import numpy as np
 
 from biasbench.hub.parquet import SplitRows
+from biasbench.hub.png import encode_rgb
 from biasbench.parallel import ordered_map
 from biasbench.progress import Reporter
 
@@ -31,6 +33,11 @@ def distinct(outputs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[Ke
         where[k] = inverse[offset : offset + len(v)]
         offset += len(v)
     return unique >> 40, (unique >> 8) & ((1 << 32) - 1), unique & 0xFF, where
+
+
+def encode_with_digests(images: np.ndarray) -> tuple[list[bytes], list[bytes]]:
+    """PNG bytes and sha256 of the raw pixels (the fingerprint's per-row digest) of (N, H, W, 3) images."""
+    return encode_rgb(images), [hashlib.sha256(im.tobytes()).digest() for im in images]
 
 
 def render_chunks(fn: Callable, tasks: list, workers: int, reporter: Reporter, desc: str, total: int):

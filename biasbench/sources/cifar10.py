@@ -162,6 +162,7 @@ def download_cifar10(cache_dir: Path | None = None) -> Path:
     root = Path(cache_dir) if cache_dir else sources_cache()
     if (root / ARCHIVE).is_file() or (root / FOLDER).is_dir():
         return root
+
     def fetch() -> None:
         from torchvision.datasets import CIFAR10 as TorchvisionCIFAR10
 

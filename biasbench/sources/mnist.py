@@ -136,6 +136,7 @@ def download_mnist(cache_dir: Path | None = None) -> Path:
     raw = root / "MNIST" / "raw"
     if all(any(p.is_file() for p in _candidates(root, n)) for n in OFFICIAL_MD5):
         return root
+
     def fetch() -> None:
         from torchvision.datasets import MNIST as TorchvisionMNIST
 
