@@ -114,7 +114,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.paths import data_root
     from biasbench.ratios import parse_ratios
     from biasbench.results import leaderboard
-    from biasbench.runconfig import get_protocol
+    from biasbench.runconfig import get_protocol, profile_seeds
     from biasbench.runner import RunRequest, run_many
 
     get_method(args.method)
@@ -131,9 +131,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         why = "a GPU is available" if device.type == "cuda" else "no GPU here; --profile paper for the full budget"
         print(f"profile: {profile} ({why})")
     protocol = get_protocol(profile, gen.name)
-    # the profile's seeds first; more than it lists continue from its largest
-    extra = range(max(protocol.seeds) + 1, max(protocol.seeds) + 1 + args.seeds)
-    seeds = (list(protocol.seeds) + list(extra))[: args.seeds]
+    seeds = profile_seeds(protocol, args.seeds)
     data_path = None
     if args.data:
         from biasbench.hub.remote import fetch, hub_repo_id

@@ -113,3 +113,11 @@ def _nearest(table: dict, ratio: Decimal) -> float:
     from biasbench.ratios import ratio_from_config
 
     return table[min(table, key=lambda k: abs(ratio_from_config(k) - ratio))]
+
+
+def profile_seeds(protocol: TrainProtocol, n: int) -> list[int]:
+    """The profile's seeds first; more than it lists continue from its largest (run and sweep agree)."""
+    if n < 1:
+        raise UserError(f"--seeds must be at least 1, got {n}")
+    extra = range(max(protocol.seeds) + 1, max(protocol.seeds) + 1 + n)
+    return (list(protocol.seeds) + list(extra))[:n]

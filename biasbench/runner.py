@@ -42,6 +42,7 @@ class RunRequest:
     source_dir: Path | None = None
     restart: bool = False
     data_path: Path | None = None  # a given dataset folder (local or Hub snapshot): never generated into
+    density: float | None = None  # sparse methods: override the profile's density
 
 
 def git_commit() -> str | None:
@@ -140,6 +141,15 @@ def _device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def resolve_request(req: RunRequest, ratio: Decimal, seed: int, n_train: int) -> RunConfig:
+    """The one place a request becomes a run config: `run` and `sweep` get the same run ids."""
+    from biasbench.baselines import get as get_method
+
+    method_cls = get_method(req.method)
+    return resolve(req.method, req.dataset, ratio, seed, req.profile, n_train, method_cls.uses_beta,
+                   method_cls.uses_density, req.steps, req.beta, density=req.density, eval_every=req.eval_every)
+
+
 def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
     from biasbench.baselines import get as get_method
     from biasbench.generators import get as get_dataset
@@ -153,9 +163,7 @@ def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
     for ratio in req.ratios:
         run_data, fingerprint = load_run_data(folder, ratio)
         for seed in req.seeds:
-            cfg = resolve(req.method, req.dataset, ratio, seed, req.profile, len(run_data.train),
-                          method_cls.uses_beta, method_cls.uses_density, req.steps, req.beta,
-                          eval_every=req.eval_every)
+            cfg = resolve_request(req, ratio, seed, len(run_data.train))
             run_id = cfg.run_id(fingerprint)
             done = store.load(run_id)  # --restart only discards checkpoints, never finished runs
             if done is not None:
