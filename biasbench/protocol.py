@@ -136,9 +136,18 @@ class TrainProtocol:
     density: dict  # config name -> default sparse density (REST's best, PROTOCOL.md Table 2)
     update_frequency: int  # sparse topology update interval (steps)
     seeds: tuple[int, ...]
+    # Sparse training (biasbench/training/sparse.py has the decisions on what is masked).
+    sparse_init: str = "erk"  # layer-wise densities: "erk" (RigL) or "uniform"
+    sparse_growth: str = "gradient"  # "gradient" (RigL) or "random" (SET)
+    drop_fraction: float = 0.3  # d0, cosine-decayed to drop_floor at the last update
+    drop_floor: float = 0.0
+    update_end: float = 0.75  # topology updates stop after this fraction of the steps
 
 
-# REST Table 2's best densities per ratio (used by the sparse methods, issue 6).
+# The 14 densities of REST's scripts and Fig. 3 (`--density sweep`).
+DENSITY_SWEEP = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+# REST Table 2's best densities per ratio (the sparse methods' default density).
 _REST_DENSITY_CMNIST = {"0.5pct": 0.05, "1pct": 0.05, "2pct": 0.005, "5pct": 0.005}
 _REST_DENSITY_CIFAR = {"0.5pct": 0.05, "1pct": 0.005, "2pct": 0.005, "5pct": 0.005}
 _BETA = {"0.5pct": 10.0, "1pct": 30.0, "2pct": 50.0, "5pct": 80.0}  # REST §4.3
@@ -152,6 +161,10 @@ _BETA_BFFHQ = {"0.5pct": 80.0, "1pct": 80.0, "2pct": 80.0, "5pct": 80.0}  # REST
 #   valid split's unbiased accuracy (REST's code selects on valid accuracy).
 # - lr 1e-3 for CIFAR-10-C and BFFHQ: the text says "CMNIST and BFFHQ", an
 #   evident typo for "CIFAR-10-C and BFFHQ" (PROTOCOL.md).
+# - sparse training: the text gives only the update frequency (1000) and
+#   describes magnitude pruning with gradient growth, i.e. RigL, which its
+#   Table 3 compares against; the rest is RigL's paper: ERK, drop fraction
+#   0.3 with cosine decay, no updates in the last 25 % of training.
 _PAPER_CMNIST = TrainProtocol(
     model="simple_cnn", width=64, image_size=28, augment=(), normalize=None,
     optimizer="adam", lr=1e-2, weight_decay=1e-4, momentum=0.0, adam_betas=(0.9, 0.999),
@@ -177,20 +190,29 @@ _PAPER_BFFHQ = replace(
 # lr. Reweighting in that code is resampling with weight 80 for conflicting
 # samples whatever the ratio (`--lambda_upweight` is parsed but unused), so
 # `reweight="resample"` with beta 80 everywhere. The scheduler steps once per
-# evaluation, which we place once per epoch as REST's train.py does.
+# evaluation, which we place once per epoch as REST's train.py does. Sparse
+# training as its `sparselearning/core.py`: ERK, death rate 0.5 cosine-decayed
+# to a floor of 0.005, updates until the end. (The released sparse scripts do
+# not pass --reweight_groups, so "REST as released" is RigL; our `rest` keeps
+# the reweighting, which is what the paper describes, and `rigl` is the other.)
 def _rest_code(p: TrainProtocol) -> TrainProtocol:
     return replace(
         p, optimizer="sgd", momentum=0.9, weight_decay=0.0, schedule="plateau", eval_every=None,
         reweight="resample", beta={k: 80.0 for k in _BETA},
+        drop_fraction=0.5, drop_floor=0.005, update_end=1.0,
     )
 
 
 # cpu: the paper profile's data, model family, optimizer and rules, with a
 # budget that fits a 2-core machine (a CMNIST run in about 1.5 minutes).
-# ResNet-18 datasets use width 16 (recorded in every run's config).
-_CPU_CMNIST = replace(_PAPER_CMNIST, epochs=None, steps=600, eval_every=100)
-_CPU_CIFAR = replace(_PAPER_CIFAR, width=16, epochs=None, steps=800, eval_every=200)
-_CPU_BFFHQ = replace(_PAPER_BFFHQ, width=16, image_size=64, epochs=None, steps=400, eval_every=100)
+# ResNet-18 datasets use width 16 (recorded in every run's config). The sparse
+# update interval shrinks with the budget so that a run still sees about as
+# many topology updates as the paper's (100 epochs x 215 steps / 1000 = 21 on
+# CMNIST; 600 / 25 = 24 here, 18 before the 75 % stop).
+_CPU_CMNIST = replace(_PAPER_CMNIST, epochs=None, steps=600, eval_every=100, update_frequency=25)
+_CPU_CIFAR = replace(_PAPER_CIFAR, width=16, epochs=None, steps=800, eval_every=200, update_frequency=40)
+_CPU_BFFHQ = replace(_PAPER_BFFHQ, width=16, image_size=64, epochs=None, steps=400, eval_every=100,
+                     update_frequency=20)
 
 PROFILES: dict[str, dict[str, TrainProtocol]] = {
     "paper": {"cmnist": _PAPER_CMNIST, "cifar10c": _PAPER_CIFAR, "bffhq": _PAPER_BFFHQ},
@@ -249,3 +271,56 @@ class CIFAR10CProtocol:
 
 
 CIFAR10C = CIFAR10CProtocol()
+
+
+@dataclass(frozen=True)
+class BFFHQProtocol:
+    """How BFFHQ is read from its release or built from FFHQ (BiaSwap's rule: age target, gender bias).
+
+    Decisions and why:
+    - classes: label = age (0 young, 1 old), bias_label = gender (0 female,
+      1 male); aligned = young-female and old-male, so label == bias_label
+      means aligned, as in the release's `<id>_<age>_<gender>.png` names and
+      DisEnt's test filter (target != bias = conflicting).
+    - age groups from FFHQ-Aging's `age_group` column: young = 10-14, 15-19,
+      20-29; old = 40-49, 50-69. PROTOCOL.md recalls "young ~10-29, old
+      ~40-59" (unverified); FFHQ-Aging's group 50-69 cannot be split, so it
+      is counted as old. A numeric `age` column uses the same bounds (10-29,
+      40-69). Other ages (0-9, 30-39, 70+) are not used.
+    - image size 128x128: REST trains BFFHQ at 128 (PROTOCOL.md); DisEnt
+      resizes to 224 itself, from whatever it reads, so storing 224 would only
+      store an upsampling; FFHQ ships official 128x128 thumbnails
+      (`thumbnails128x128/`) which are used as they are, other sizes are
+      resized with Pillow's Lanczos filter (the Pillow version is recorded).
+      1024x1024 would make the dataset ~70x larger for no protocol in use.
+      The release is ingested at its own resolution, pixels unchanged.
+    - sizes: 9,600 train images per class (19,200, the release's train size:
+      19,104 aligned + 96 conflicting at 0.5 %, recalled in PROTOCOL.md),
+      round(9,600 x r) of them conflicting; valid and test 250 images per
+      (age, gender) group (1,000 each, the release's sizes), so both are
+      balanced and half of test is bias-conflicting (the headline metric).
+    - selection: every draw is a seeded hash rank of the FFHQ image number
+      (biasbench.rng). Test, then valid, are held out per group first; train
+      takes the first n_c - k aligned and the first k conflicting images of
+      class c in a per-group rank shared by all ratios, so conflicting sets
+      are nested (0.5 % inside 1 %, ...) and aligned sets shrink by the same
+      images; no image is in two splits.
+    - release counts (BiaSwap/DisEnt 0.5pct): the PROTOCOL.md recall above;
+      a release with other counts needs --allow-unverified (card says so).
+    """
+
+    label_names: tuple[str, ...] = ("young", "old")
+    gender_names: tuple[str, ...] = ("female", "male")
+    young_groups: tuple[str, ...] = ("10-14", "15-19", "20-29")
+    old_groups: tuple[str, ...] = ("40-49", "50-69")
+    young_ages: tuple[int, int] = (10, 29)
+    old_ages: tuple[int, int] = (40, 69)
+    image_size: int = 128
+    train_per_class: int = 9600
+    eval_per_group: int = 250
+    release_counts: tuple[tuple[str, int], ...] = (
+        ("0.5pct/align", 19104), ("0.5pct/conflict", 96), ("valid", 1000), ("test", 1000),
+    )
+
+
+BFFHQ = BFFHQProtocol()
