@@ -13,6 +13,7 @@ from biasbench.errors import UserError
 _MODULES = {
     "cmnist": "cmnist",
     "cifar10c": "cifar10c",
+    "bffhq": "bffhq",
 }
 
 
