@@ -13,6 +13,10 @@ from biasbench.errors import UserError
 _MODULES = {
     "erm": "erm",
     "reweighted_erm": "reweighted_erm",
+    "lff": "lff",
+    "disent": "disent",
+    "rigl": "rigl",
+    "rest": "rest",
 }
 
 

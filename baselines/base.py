@@ -66,6 +66,19 @@ class Method:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def sparse_engines(self) -> list:
+        """The sparse engines masking this method's modules (FLOPs and parameter accounting)."""
+        return []
+
+    def training_forward(self, x: torch.Tensor) -> None:
+        """The forward passes one training step makes on inputs x, without side effects.
+
+        Only for FLOPs accounting (each of these is also back-propagated);
+        methods whose modules do not all take images override it.
+        """
+        for module in self.modules().values():
+            module(x)
+
     def state_dict(self) -> dict:
         """Method state beyond the modules' weights (tensors and plain values only)."""
         return {}

@@ -114,10 +114,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.paths import data_root
     from biasbench.ratios import parse_ratios
     from biasbench.results import leaderboard
-    from biasbench.runconfig import get_protocol, profile_seeds
+    from biasbench.runconfig import get_protocol, parse_densities, profile_seeds
     from biasbench.runner import RunRequest, run_many
 
-    get_method(args.method)
+    method_cls = get_method(args.method)
+    densities = parse_densities(args.density)
+    if densities != [None] and not method_cls.uses_density:
+        raise UserError(f"--density applies to sparse methods only; {args.method} is dense")
     gen = get_dataset(args.dataset)
     ratios = parse_ratios(args.ratio)
     if args.seeds < 1:
@@ -145,18 +148,99 @@ def _cmd_run(args: argparse.Namespace) -> int:
         results=Path(args.results), device=device, steps=args.steps, beta=args.beta, eval_every=args.eval_every,
         source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart, data_path=data_path,
     )
-    records = run_many(request, _TqdmReporter())
+    records = []
+    for density in densities:
+        request.density = density
+        records += run_many(request, _TqdmReporter())
     runs, _ = leaderboard.runs_table(records, "valid")
     table = leaderboard.aggregate(runs, "valid")
     print(f"\n{args.method} on {gen.name}, profile {profile}; test metrics (%) at the best-valid evaluation, "
           f"mean ± std over {len(seeds)} seed(s):")
     metrics = leaderboard.METRICS
-    print(f"{'ratio':<8}" + "".join(f"{m:>18}" for m in metrics))
+    sparse = method_cls.uses_density
+    print(f"{'ratio':<8}" + (f"{'density':>9}" if sparse else "") + "".join(f"{m:>18}" for m in metrics))
     for _, row in table.iterrows():
         cells = "".join(f"{leaderboard.cell(row[f'test_{m}_mean'], row[f'test_{m}_std']):>18}" for m in metrics)
-        print(f"{row['ratio']:<8}{cells}")
+        print(f"{row['ratio']:<8}" + (f"{row['density']:>9.4g}" if sparse else "") + cells)
     print(f"records in {Path(args.results) / 'runs'}; 'biasbench leaderboard --results {args.results}' aggregates them")
     return 0
+
+
+def _names(values: list[str], known: list[str], what: str) -> list[str]:
+    """--methods/--datasets: names (space or comma separated) or 'all'."""
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    if not names:
+        raise UserError(f"no {what} given: name them or pass 'all'")
+    return list(known) if [n.lower() for n in names] == ["all"] else list(dict.fromkeys(names))
+
+
+def _sweep_launcher(args: argparse.Namespace, results: Path):
+    for flag, value, low in (("--max-parallel", args.max_parallel, 1), ("--cpus-per-run", args.cpus_per_run, 1),
+                             ("--gpus-per-run", args.gpus_per_run, 0)):
+        if value is not None and value < low:
+            raise UserError(f"{flag} must be at least {low}, got {value}")
+    gpus = args.gpus_per_run if args.gpus_per_run is not None else (1 if args.device.startswith("cuda") else 0)
+    if args.launcher == "local":
+        from biasbench.launch.local import LocalLauncher
+
+        return LocalLauncher(args.max_parallel, args.device)
+    if args.launcher == "ray":
+        from biasbench.launch.ray_tasks import RayLauncher
+
+        return RayLauncher(args.address, args.cpus_per_run or 1, gpus, args.max_parallel, args.device)
+    from biasbench.launch.slurm import SlurmLauncher
+
+    return SlurmLauncher(results / "slurm", args.cpus_per_run or 1, int(gpus), args.max_parallel, args.device,
+                         args.partition, args.time_min, wait=not args.no_wait)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from biasbench.launch import grid, sweep
+    from biasbench.paths import data_root
+    from biasbench.ratios import parse_ratios
+    from biasbench.runconfig import parse_densities
+
+    methods = _names(args.methods, _method_names(), "methods")
+    datasets = _names(args.datasets, _dataset_names(), "datasets")
+    ratios = parse_ratios(",".join(args.ratios))
+    densities = tuple(parse_densities(",".join(args.densities) if args.densities else None))
+    if args.launcher == "local":
+        _device(args.device)  # checks that it exists here
+    elif args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
+        raise UserError(f"--device {args.device!r} is not a device (use auto, cpu, cuda or cuda:N)")
+    results = Path(args.results)
+    launcher = _sweep_launcher(args, results)  # a missing extra fails before any planning
+    profile = args.profile
+    if profile is None:
+        gpu = args.device.startswith("cuda") or (args.gpus_per_run or 0) > 0 or (
+            args.launcher == "local" and args.device == "auto" and _device("auto").type == "cuda")
+        profile = "paper" if gpu else "cpu"
+        print(f"profile: {profile} ({'runs get a GPU' if gpu else 'no GPU asked for; --profile paper for the full budget'})")
+    spec = grid.SweepSpec(
+        methods=methods, datasets=datasets, ratios=ratios, n_seeds=args.seeds, profile=profile,
+        data_root=data_root(args.data_dir), results=results, densities=densities, steps=args.steps,
+        eval_every=args.eval_every, beta=args.beta, source_dir=Path(args.source_dir) if args.source_dir else None,
+    )
+    plan = grid.expand(spec, _TqdmReporter())
+    todo = plan.todo
+    print(f"plan: {len(plan.runs)} runs, {len(plan.done)} done, {len(todo)} to do")
+    if args.dry_run or not todo:
+        for run in todo if args.dry_run else []:
+            print(f"  to do: {run.label}  ({run.run_id})")
+        print("nothing to do" if not todo else "dry run: nothing was started")
+        return 0
+    print(f"launcher: {launcher.describe(len(todo))}")
+    outcome = sweep.execute(plan, launcher, results, _TqdmReporter())
+    job_ids = getattr(launcher, "job_ids", [])
+    if args.launcher == "slurm" and args.no_wait:
+        print(f"submitted {len(todo)} runs as SLURM job array {job_ids[0].split('_')[0] if job_ids else '?'}; "
+              f"re-run this sweep to see what is done")
+        return 0
+    for run, message in outcome.failed:
+        print(f"failed: {run.label} ({run.run_id}): {message}", file=sys.stderr)
+    print(f"sweep: {len(outcome.finished)} finished, {len(outcome.failed)} failed; records in {results / 'runs'}; "
+          f"'biasbench leaderboard --results {results}' aggregates them")
+    return 1 if outcome.failed else 0
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -210,6 +294,8 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         raise UserError(f"--repo-id {args.repo_id!r} is not OWNER/NAME")
     configs = publish.choose_configs(folder, _ratio_names(args.ratio))
     message = publish.commit_message(gen.name, configs)
+    if getattr(gen, "licence_notice", None):
+        print(gen.licence_notice)
     if args.dry_run is not None:
         files = publish.stage(folder, gen, configs, Path(args.dry_run))
         print(f"dry run: wrote the {len(files)} files that would be uploaded to {args.dry_run}")
@@ -220,6 +306,24 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         url = publish.publish(Path(tmp) / "tree", args.repo_id, message, args.private, args.revision)
     print(f"published {len(files)} files of {gen.name} ({', '.join(c.name for c in configs)}) to {args.repo_id}: {url}")
     print(f'load with: datasets.load_dataset("{args.repo_id}", "{configs[0].name}")')
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from biasbench.export import export
+    from biasbench.hub.publish import choose_configs
+
+    gen, folder = _dataset_folder(args.dataset, args.data_dir)
+    configs = choose_configs(folder, _ratio_names(args.ratio))
+    report = export(folder, configs, args.format, Path(args.out))
+    for piece, n in report.written.items():
+        print(f"wrote {piece} ({n} images)")
+    if report.skipped:
+        print(f"already there with the same content: {', '.join(report.skipped)}")
+    if args.format == "disent":
+        print(f"DisEnt/REST: --data_dir {args.out} --dataset {gen.name} --percent {configs[0].name}")
+    else:
+        print(f"LfF: data_dir={args.out} (dataset_tag = the folder names above; LfF's 'valid' is our test split)")
     return 0
 
 
@@ -352,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  biasbench run --method erm --ratio 1pct --seeds 1\n"
             "  biasbench run --method reweighted_erm --seeds 3 --profile cpu\n"
-            "  biasbench run --method erm --steps 200 --results ./results   # a short budget (recorded)"
+            "  biasbench run --method erm --steps 200 --results ./results   # a short budget (recorded)\n"
+            "  biasbench run --method rest --ratio 1pct --seeds 3            # REST at its best density\n"
+            "  biasbench run --method rigl --ratio 1pct --density sweep      # the 14 densities of REST Fig. 3"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -364,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps")
     r.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
     r.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
+    r.add_argument("--density", metavar="D",
+                   help="sparse methods (rigl, rest): density of the prunable weights, a comma list, or 'sweep' for "
+                        "REST's 14 densities 0.0005..0.9 (default: REST's best density per dataset and ratio)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     r.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
     r.add_argument("--data", metavar="PATH_OR_HUB_ID",
@@ -372,6 +481,61 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
     r.add_argument("--restart", action="store_true", help="ignore (and overwrite) existing checkpoints of unfinished runs")
     r.set_defaults(func=_cmd_run)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="run a grid of methods x datasets x ratios x densities x seeds, locally, on Ray or on SLURM",
+        description=(
+            "Expand the grid into runs (the same configs and run ids as 'biasbench run'), skip the finished ones, "
+            "print the plan (runs, done, to do) and run the rest with a launcher, with a progress bar over runs. "
+            "Sparse methods (those that use a density) get one run per --densities value; dense methods ignore it. "
+            "Interrupted runs resume from their checkpoints: re-running a sweep is always safe.\n\n"
+            "launchers:\n"
+            "  local  a process pool on this machine, one process per core (or --max-parallel), torch threads\n"
+            "         split between them\n"
+            "  ray    one Ray task per run on the cluster at --address (default: start a local one); each task\n"
+            "         declares --cpus-per-run/--gpus-per-run and is retried if its worker or node is lost; records\n"
+            "         come back to this driver, which writes them, so no shared file system is needed\n"
+            "         (pip install 'biasbench[ray]')\n"
+            "  slurm  one submitit job array (RESULTS must be on a shared file system); preempted or timed-out\n"
+            "         tasks are requeued and resume from their checkpoints (pip install 'biasbench[slurm]')\n\n"
+            f"methods:  {methods} (or all)\n"
+            f"datasets: {datasets} (or all)"
+        ),
+        epilog=(
+            "examples:\n"
+            "  biasbench sweep --methods erm reweighted_erm --ratios all --seeds 3 --profile cpu\n"
+            "  biasbench sweep --methods rigl rest --ratios 1pct --densities sweep --dry-run   # the plan only\n"
+            "  biasbench sweep --methods all --launcher ray --address auto --cpus-per-run 2\n"
+            "  biasbench sweep --methods all --datasets cifar10c --profile paper --launcher slurm \\\n"
+            "      --gpus-per-run 1 --partition gpu --time-min 600 --max-parallel 16 --results /shared/results"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sw.add_argument("--methods", nargs="+", default=["all"], metavar="M", help="method names or 'all' (default: all)")
+    sw.add_argument("--datasets", nargs="+", default=["cmnist"], metavar="D", help="dataset names or 'all' (default: cmnist)")
+    sw.add_argument("--ratios", nargs="+", default=["all"], metavar="R", help="ratios as for generate, or 'all' (default: all four)")
+    sw.add_argument("--seeds", type=int, default=3, metavar="N", help="number of seeds, from the profile's list (default: 3)")
+    sw.add_argument("--densities", nargs="+", metavar="D",
+                    help="sparse methods: densities, or 'sweep' for REST's 14 (0.0005..0.9) (default: REST's best per ratio)")
+    sw.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper when runs get a GPU, cpu otherwise)")
+    sw.add_argument("--launcher", choices=("local", "ray", "slurm"), default="local", help="where runs execute (default: local)")
+    sw.add_argument("--max-parallel", type=int, metavar="K", help="runs at once (default: local: one per core, 1 on a GPU; ray/slurm: no cap)")
+    sw.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
+    sw.add_argument("--device", default="auto", help="auto (decided where each run executes), cpu, cuda or cuda:N (default: auto)")
+    sw.add_argument("--cpus-per-run", type=int, metavar="N", help="ray/slurm: CPUs (and torch threads) per run (default: 1)")
+    sw.add_argument("--gpus-per-run", type=float, metavar="G", help="ray/slurm: GPUs per run (default: 1 with --device cuda, else 0)")
+    sw.add_argument("--address", metavar="ADDR", help="ray: cluster address, e.g. auto or ray://head:10001 (default: start a local Ray)")
+    sw.add_argument("--partition", metavar="P", help="slurm: partition")
+    sw.add_argument("--time-min", type=int, default=240, metavar="M", help="slurm: time limit per task in minutes (default: 240)")
+    sw.add_argument("--no-wait", action="store_true", help="slurm: submit and return; re-run the sweep later to see progress")
+    sw.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps (recorded)")
+    sw.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
+    sw.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
+    sw.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
+    sw.add_argument("--source-dir", metavar="DIR", help="sources for generating a missing dataset (as for generate)")
+    sw.add_argument("--dry-run", action="store_true", help="print the plan and the runs to do; run nothing")
+    sw.set_defaults(func=_cmd_sweep)
 
     lb = sub.add_parser(
         "leaderboard",
@@ -410,6 +574,27 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--dry-run", metavar="DIR", help="only write the tree that would be uploaded into DIR")
     pub.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
     pub.set_defaults(func=_cmd_publish)
+
+    exp = sub.add_parser(
+        "export",
+        help="write a generated dataset in DisEnt/REST's folder layout or LfF's .npy layout",
+        description=(
+            "Write configs of ROOT/DATASET so that existing research code reads them unchanged. "
+            "disent: OUT/DATASET/{pct}/align/<class>/<id>_<label>_<bias>.png, conflict/, valid/, and "
+            "OUT/DATASET/test/ (DisEnt's and REST's --data_dir OUT). lff: OUT/<LfF dataset tag>/{train,valid}/"
+            "images.npy + attrs.npy + attr_names.pkl, LfF's valid being our test split (our valid goes to "
+            "valid_heldout/). Identical pieces already in OUT are skipped, different ones refused."
+        ),
+        epilog="examples:\n  biasbench export cmnist --ratio 1pct --format disent --out ./disent-data\n"
+               "  biasbench export cifar10c --format lff --out ./lff-data   # all configs on disk",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    exp.add_argument("dataset", metavar="DATASET")
+    exp.add_argument("--ratio", metavar="R", help="config(s) to export (default: all on disk)")
+    exp.add_argument("--format", required=True, choices=("disent", "lff"), help="target layout")
+    exp.add_argument("--out", required=True, metavar="DIR", help="output folder (the reference code's data dir)")
+    exp.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
+    exp.set_defaults(func=_cmd_export)
 
     ver = sub.add_parser(
         "verify",

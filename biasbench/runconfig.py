@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from biasbench.errors import UserError
-from biasbench.protocol import PROFILES, TrainProtocol
+from biasbench.protocol import DENSITY_SWEEP, PROFILES, TrainProtocol
 from biasbench.ratios import config_name
 
 
@@ -37,9 +37,25 @@ class RunConfig:
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["protocol"] = {
-            k: v for k, v in out["protocol"].items() if k not in ("beta", "density", "seeds", "steps", "epochs", "eval_every")
+            k: v for k, v in out["protocol"].items()
+            if k not in ("beta", "density", "seeds", "steps", "epochs", "eval_every", "methods")
         }
+        params = self.method_params()
+        if params:  # only methods with their own hyperparameters record them: other run ids stay as they were
+            out["method_params"] = params
         return json.loads(json.dumps(out, sort_keys=True))  # tuples -> lists, stable order
+
+    def method_params(self) -> dict:
+        """This method's own hyperparameters from the profile (protocol.methods), per-ratio tables resolved."""
+        params = self.protocol.methods.get(self.method)
+        if params is None:
+            return {}
+        from biasbench.ratios import ratio_from_config
+
+        out = {}
+        for k, v in dataclasses.asdict(params).items():
+            out[k] = float(v.get(self.ratio, _nearest(v, ratio_from_config(self.ratio)))) if isinstance(v, dict) else v
+        return out
 
     def variant(self) -> str:
         """'' for the profile as written, else e.g. 'steps=200'."""
@@ -102,9 +118,13 @@ def resolve(
         run_beta = float(beta) if beta is not None else float(p.beta.get(name, _nearest(p.beta, ratio)))
     run_density = None
     if uses_density:
+        default = float(p.density.get(name, _nearest(p.density, ratio)))
         if density is not None:
-            overrides["density"] = density
-        run_density = float(density) if density is not None else float(p.density.get(name, _nearest(p.density, ratio)))
+            if not 0.0 < density <= 1.0:
+                raise UserError(f"--density must be in (0, 1], got {density}")
+            if float(density) != default:  # the default density is the same run, whether named or not
+                overrides["density"] = float(density)
+        run_density = float(density) if density is not None else default
     return RunConfig(method, dataset, name, seed, profile, p, resolved_steps, eval_every, run_beta, run_density, overrides)
 
 
@@ -121,3 +141,21 @@ def profile_seeds(protocol: TrainProtocol, n: int) -> list[int]:
         raise UserError(f"--seeds must be at least 1, got {n}")
     extra = range(max(protocol.seeds) + 1, max(protocol.seeds) + 1 + n)
     return (list(protocol.seeds) + list(extra))[:n]
+
+
+def parse_densities(text: str | None) -> list[float | None]:
+    """`--density`: None (the protocol's per-ratio default), 'sweep' (REST's 14), or a comma list."""
+    if text is None or text.strip().lower() in ("", "default"):
+        return [None]
+    if text.strip().lower() == "sweep":
+        return list(DENSITY_SWEEP)
+    out = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise UserError(f"--density takes a number in (0, 1], a comma list, or 'sweep'; got {part.strip()!r}") from None
+        if not 0.0 < value <= 1.0:
+            raise UserError(f"--density must be in (0, 1], got {part.strip()}")
+        out.append(value)
+    return out

@@ -22,8 +22,10 @@ from biasbench.ratios import ratio_from_config
 SELECTIONS = {"valid": "best_valid", "final": "final", "oracle": "best_test_oracle"}
 METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy")
 KEYS = ["dataset", "ratio", "method", "profile", "variant"]
-# Columns that later issues fill (sparse methods): kept so the CSV schema is stable.
-LATER = ("density", "train_flops", "inference_flops")
+# Cost columns from each run's accounting (biasbench/training/flops.py); the
+# FLOPs are per run (training) and per example (inference), ratios against the
+# same model dense.
+COSTS = ("density", "params_nonzero", "inference_flops", "inference_flops_ratio", "train_flops", "train_flops_ratio")
 
 
 def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFrame, list[str]]:
@@ -34,8 +36,9 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
         try:
             chosen = r[key]
             row = {k: r[k] for k in KEYS}
+            cost = r.get("accounting") or {}
             row.update(seed=r["seed"], step=chosen["step"], params=r.get("params"),
-                       density=r.get("config", {}).get("density"), commit=r.get("git_commit"),
+                       **{c: cost.get(c) for c in COSTS}, commit=r.get("git_commit"),
                        fingerprint=r["data"]["fingerprint"], headline=r["config"]["protocol"]["headline"],
                        device=r.get("device"), torch=r.get("torch_version"), finished=r.get("finished_at"))
             for m in METRICS:
@@ -61,8 +64,9 @@ def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:
             row[f"test_{m}_mean"] = values.mean()
             row[f"test_{m}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")  # undefined for one seed
         row["params"] = group["params"].iloc[0]
-        for col in LATER:
-            row[col] = group[col].iloc[0] if col in group else None
+        for col in COSTS:
+            values = group[col].dropna() if col in group else ()
+            row[col] = float(values.mean()) if len(values) else None  # equal across seeds but for rounding
         row["commits"] = " ".join(sorted({str(c) for c in group["commit"]}))
         row["devices"] = "; ".join(sorted({str(d) for d in group["device"]}))
         row["torch"] = " ".join(sorted({str(t) for t in group["torch"]}))
@@ -113,13 +117,24 @@ def markdown(table: pd.DataFrame) -> str:
                     + f" (n={hit['n_seeds'].iloc[0]})" if len(hit) else "-"
                 )
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        lines += ["", "All test metrics (%):", "",
-                  "| ratio | method | n | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 3) + "|"]
+        lines += ["", "All test metrics (%), and cost (density of the prunable weights, nonzero parameters, "
+                  "training and inference FLOPs as a fraction of the dense model's):", "",
+                  "| ratio | method | n | " + " | ".join(METRICS) + " | density | params | train FLOPs | infer. FLOPs |",
+                  "|---" * (len(METRICS) + 7) + "|"]
         for _, r in part.iterrows():
-            cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS]
+            cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS] + _cost_cells(r)
             lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _cost_cells(r) -> list[str]:
+    def num(v, fmt: str, suffix: str = "") -> str:
+        missing = v is None or (isinstance(v, float) and math.isnan(v))
+        return "-" if missing else format(v, fmt) + suffix
+
+    return [num(r.get("density"), ".4g"), num(r.get("params_nonzero"), ",.0f"),
+            num(r.get("train_flops_ratio"), ".3g", "x"), num(r.get("inference_flops_ratio"), ".3g", "x")]
 
 
 def write(table: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:

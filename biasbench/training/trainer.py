@@ -24,7 +24,7 @@ from biasbench.baselines.base import Batch, Method, TrainInfo
 from biasbench.data import TensorSplit
 from biasbench.progress import SILENT, Reporter
 from biasbench.runconfig import RunConfig
-from biasbench.training import checkpoint
+from biasbench.training import checkpoint, flops
 from biasbench.training.batches import IndexStream, Preprocess
 from biasbench.training.metrics import summarize
 from biasbench.training.models import count_params, create
@@ -181,7 +181,10 @@ def train(
                 },
             )
     bar.close()
+    cost = flops.account(method, pre(data.valid.images[:1], train=False), cfg.steps, p.batch_size)
     return {
+        "accounting": cost,
+        "sparse": [engine.stats() for engine in method.sparse_engines()],
         "history": state["history"],
         "final": state["history"][-1],
         "best_valid": state["best_valid"],
