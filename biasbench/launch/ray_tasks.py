@@ -23,11 +23,11 @@ from typing import Iterator
 
 from biasbench.launch.extras import require
 from biasbench.launch.grid import PlannedRun
-from biasbench.launch.task import execute
+from biasbench.launch.task import WorkerLog, execute
 
 
 def _task(run: PlannedRun, device: str, threads: int) -> dict:
-    return execute(run, device, threads)
+    return execute(run, device, threads, WorkerLog())
 
 
 def _unwrap(exc: BaseException) -> BaseException:

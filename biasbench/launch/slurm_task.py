@@ -11,9 +11,9 @@ from __future__ import annotations
 from submitit.helpers import Checkpointable
 
 from biasbench.launch.grid import PlannedRun
-from biasbench.launch.task import execute
+from biasbench.launch.task import WorkerLog, execute
 
 
 class RunTask(Checkpointable):
     def __call__(self, run: PlannedRun, device: str, threads: int) -> dict:
-        return execute(run, device, threads)
+        return execute(run, device, threads, WorkerLog())

@@ -10,10 +10,22 @@ driver without a shared file system can store it (see sweep.py).
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import torch
 
 from biasbench.launch.grid import PlannedRun
+from biasbench.progress import SILENT, Bar, Reporter
+
+
+class WorkerLog:
+    """Notes ('resuming ... from step N') into a cluster worker's log (its stderr); no bars."""
+
+    def info(self, message: str) -> None:
+        print(f"biasbench: {message}", file=sys.stderr, flush=True)
+
+    def bar(self, total: int, desc: str, unit: str) -> Bar:
+        return SILENT.bar(total, desc, unit)
 
 
 def pick_device(name: str) -> torch.device:
@@ -23,14 +35,14 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def execute(run: PlannedRun, device: str = "auto", threads: int | None = None) -> dict:
+def execute(run: PlannedRun, device: str = "auto", threads: int | None = None, reporter: Reporter = SILENT) -> dict:
     """Train (or resume, or skip) one run and return its record."""
     from biasbench.runner import run_many
 
     if threads:
         torch.set_num_threads(threads)
     request = dataclasses.replace(run.request, device=pick_device(device))
-    record = run_many(request)[0]
+    record = run_many(request, reporter)[0]
     if record["run_id"] != run.run_id:
         # Same config, different data: this machine's dataset is not the one the driver planned with.
         raise RuntimeError(
