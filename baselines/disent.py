@@ -1,0 +1,114 @@
+"""DisEnt (Lee et al., NeurIPS 2021): disentangled features, swapped to synthesise conflicting samples.
+
+Two encoders of the protocol's model: intrinsic E_i and bias E_b. Each
+branch classifies the concatenation z = [z_i, z_b] (so each classifier takes
+2 x the model's feature size), with cross-detach: C_i's loss trains E_i only
+and C_b's trains E_b only. C_b learns the shortcut with GCE; C_i learns with
+CE weighted by the relative difficulty W (as LfF, baselines/difficulty.py).
+After `curr_step`, z_b is permuted within the batch and the swapped
+features [z_i, z_b[perm]] are classified too (targets y for C_i, y[perm] for
+C_b): the feature batch doubles. Loss (DisEnt Eq. 2-4):
+W CE(C_i(z)) + l_dis GCE(C_b(z)) + l_swap [W CE(C_i(z_swap)) + l_swap_align GCE(C_b(z_swap))].
+Predictions: C_i([z_i, z_b]). The lr is multiplied by lr_gamma every
+lr_decay_step steps once curr_step is reached (StepLR stepped from
+curr_step on). Facts from kakaoenterprise/Learning-Debiased-Disentangled:
+learner.py train_ours / evaluate_ours, read 2026-11-25; hyperparameters in
+the protocol (DisEntParams).
+
+Deviations, both for exact resumption: the permutation is drawn from a
+generator seeded by (seed, step) instead of numpy's global RNG; the lr decay
+multiplies the optimizer's lr at the decay steps (stored in the optimizer's
+checkpoint) instead of keeping a StepLR object. Both classifiers run once on
+the stacked original and swapped rows (one matmul, same values).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from biasbench.baselines.base import Batch, Method, TrainInfo
+from biasbench.baselines.difficulty import SampleLossEMA, fresh_copy, gce_loss, relative_difficulty
+from biasbench.runconfig import RunConfig
+
+
+def paired_features(z_i: torch.Tensor, z_b: torch.Tensor, perm: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs of C_i and C_b: [z_i, z_b] cross-detached; with `perm`, the swapped rows appended (2B rows)."""
+    if perm is not None:
+        z_i, z_b = torch.cat([z_i, z_i]), torch.cat([z_b, z_b[perm]])
+    return torch.cat([z_i, z_b.detach()], 1), torch.cat([z_i.detach(), z_b], 1)
+
+
+class DisEnt(Method):
+    def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
+        super().__init__(model, cfg, train)
+        p = cfg.method_params()
+        self.q, self.curr_step = float(p["q"]), int(p["curr_step"])
+        self.lr_decay_step, self.lr_gamma = int(p["lr_decay_step"]), float(p["lr_gamma"])
+        self.lambda_dis, self.lambda_swap_align = float(p["lambda_dis_align"]), float(p["lambda_swap_align"])
+        self.lambda_swap = float(p["lambda_swap"])
+        device = next(model.parameters()).device
+        self.bias_model = fresh_copy(model)
+        self.feature_dim = model.fc.in_features
+        for encoder in (self.model, self.bias_model):  # classifiers over [z_i, z_b]
+            encoder.fc = nn.Linear(2 * self.feature_dim, train.n_classes).to(device)
+        labels = train.labels.to(device)
+        self.ema_b = SampleLossEMA(labels, train.n_classes, float(p["ema_alpha"]))
+        self.ema_d = SampleLossEMA(labels, train.n_classes, float(p["ema_alpha"]))
+        self.step = 0  # optimizer steps done = the 0-based index of the step being computed
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model, "bias_model": self.bias_model}
+
+    def swapping(self) -> bool:
+        return self.step > self.curr_step  # learner.py: `if step > args.curr_step`, step 0-based
+
+    def _perm(self, n: int, device: torch.device) -> torch.Tensor:
+        g = torch.Generator().manual_seed((self.cfg.seed * 1_000_033 + self.step) % (2**63))
+        return torch.randperm(n, generator=g).to(device)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        y, n = batch.y, len(batch.y)
+        z_i, z_b = self.model.features(batch.x), self.bias_model.features(batch.x)
+        perm = self._perm(n, y.device) if self.swapping() else None
+        in_i, in_b = paired_features(z_i, z_b, perm)
+        logits_i, logits_b = self.model.fc(in_i), self.bias_model.fc(in_b)
+        ce_i = F.cross_entropy(logits_i[:n], y, reduction="none")
+        self.ema_d.update(ce_i, batch.index)
+        self.ema_b.update(F.cross_entropy(logits_b[:n], y, reduction="none"), batch.index)
+        w = relative_difficulty(self.ema_b, self.ema_d, batch.index, y)
+        loss = (ce_i * w).mean() + self.lambda_dis * gce_loss(logits_b[:n], y, self.q).mean()
+        if perm is not None:
+            swap_i = (F.cross_entropy(logits_i[n:], y, reduction="none") * w).mean()
+            swap_b = gce_loss(logits_b[n:], y[perm], self.q).mean()
+            loss = loss + self.lambda_swap * (swap_i + self.lambda_swap_align * swap_b)
+        return loss
+
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+        self.step = step
+        # StepLR stepped after each step from curr_step on: after k of its steps the lr is gamma^(k // decay)
+        if step > self.curr_step and (step - self.curr_step) % self.lr_decay_step == 0:
+            for group in optimizer.param_groups:
+                group["lr"] *= self.lr_gamma
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.fc(torch.cat([self.model.features(x), self.bias_model.features(x)], 1))
+
+    def training_forward(self, x: torch.Tensor) -> None:
+        """One step's forward passes, for FLOPs accounting: both encoders and both classifiers."""
+        z = torch.cat([self.model.features(x), self.bias_model.features(x)], 1)
+        self.model.fc(z)
+        self.bias_model.fc(z)
+
+    def state_dict(self) -> dict:
+        return {"ema_b": self.ema_b.state_dict(), "ema_d": self.ema_d.state_dict(), "step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ema_b.load_state_dict(state["ema_b"])
+        self.ema_d.load_state_dict(state["ema_d"])
+        self.step = int(state["step"])
+
+
+METHOD = DisEnt
