@@ -263,6 +263,52 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from biasbench import atomic
+    from biasbench.results import reproduction
+    from biasbench.results.store import RunStore
+
+    tables, sources = [], []
+    results = Path(args.results)
+    if (results / "runs").is_dir() or not args.csv:
+        records, warnings = RunStore(results).records()
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if records:
+            tables.append(reproduction.measured_from_records(records))
+            sources.append(f"{len(records)} run records in `{results}`")
+    for path in args.csv or []:
+        try:
+            table = pd.read_csv(path, keep_default_na=True)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read --csv {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        missing = {"dataset", "ratio", "method", "profile", "variant", "selection", "n_seeds"} - set(table.columns)
+        if missing:
+            raise UserError(f"--csv {path} is not a leaderboard CSV (no column {', '.join(sorted(missing))})")
+        tables.append(table)
+        sources.append(f"`{path}`")
+    measured = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if not measured.empty:  # records first: a CSV row for the same cell is an older copy
+        measured["variant"] = [v if isinstance(v, str) else "" for v in measured["variant"]]
+        measured = measured.drop_duplicates(["dataset", "ratio", "method", "profile", "variant", "selection"])
+    datasets = _dataset_names()
+    rows = reproduction.build(measured, set(_method_names()), set(datasets))
+    text = reproduction.markdown(rows, sources, [d for d in ("cmnist", "cifar10c", "bffhq") if d in datasets],
+                                 set(_method_names()))
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(out, text)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    counts = {v: sum(r.verdict == v for r in rows) for v in (reproduction.HOLDS, reproduction.FAILS, reproduction.NOT_RUN)}
+    print(f"wrote {out}: {counts[reproduction.HOLDS]} holds, {counts[reproduction.FAILS]} does not hold, "
+          f"{counts[reproduction.NOT_RUN]} not run")
+    return 0
+
+
 def _dataset_folder(dataset: str, data_dir: str | None):
     from biasbench.generators import get
     from biasbench.hub.folder import DatasetFolder
@@ -552,6 +598,31 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
     lb.add_argument("--selection", choices=("valid", "final", "oracle"), default="valid", help="model selection rule (default: valid)")
     lb.set_defaults(func=_cmd_leaderboard)
+
+    rep = sub.add_parser(
+        "report",
+        help="compare measured results with the published tables (REPRODUCTION.md)",
+        description=(
+            "For every cell of REST Tables 2 and 3 and the DisEnt/LfF numbers in PROTOCOL.md (marked unverified), "
+            "write the published value, the measured mean ± std and profile where run, and a verdict: holds "
+            "(published value inside mean ± 2 std, or within 2 points), does not hold, or not run (with what a run "
+            "needs). Measurements come from the run records in RESULTS and/or committed leaderboard CSVs. The report "
+            "says where a profile is a reduced budget and lists where the REST paper's text and released code differ."
+        ),
+        epilog=(
+            "examples:\n"
+            "  biasbench report --results results\n"
+            "  biasbench report --csv leaderboard/cmnist-cpu.csv --out leaderboard/REPRODUCTION.md\n"
+            "  biasbench sweep --methods erm rest --profile cpu && biasbench report   # measure, then compare"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rep.add_argument("--results", default="results", metavar="DIR", help="results directory with run records (default: ./results)")
+    rep.add_argument("--csv", action="append", metavar="FILE",
+                     help="a leaderboard CSV (from 'biasbench leaderboard') to include; repeatable")
+    rep.add_argument("--out", default="leaderboard/REPRODUCTION.md", metavar="FILE",
+                     help="output file (default: leaderboard/REPRODUCTION.md)")
+    rep.set_defaults(func=_cmd_report)
 
     pub = sub.add_parser(
         "publish",

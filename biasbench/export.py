@@ -1,0 +1,210 @@
+"""Writing a generated dataset in the layouts existing research code reads, so it runs unchanged.
+
+DisEnt/REST (`kakaoenterprise/Learning-Debiased-Disentangled:data/util.py`)
+globs PNG files and parses label and bias from the last two `_` fields of
+each path; where it globs differs per dataset, so the layout does too
+(OUT is the code's `--data_dir`):
+
+    cmnist     OUT/cmnist/{pct}/align/<c>/, conflict/<c>/, {pct}/valid/ (flat), OUT/cmnist/test/<c>/
+    cifar10c   as cmnist, but {pct}/valid/<c>/
+    bffhq      OUT/bffhq/{pct}/align/<c>/, conflict/<c>/, OUT/bffhq/valid/, OUT/bffhq/test/ (flat)
+
+Files are named `<source_index>_<label>_<bias>.png` (no `_` or `.` in the
+id, as the BFFHQ test filter splits the base name) and hold the stored PNG
+bytes unchanged.
+
+LfF (`alinlab/LfF:data/attr_dataset.py`) reads `OUT/<tag>/<split>/images.npy`
+(N, H, W, 3) uint8 and `attrs.npy` (N, 2) [target, bias], plus
+`OUT/<tag>/attr_names.pkl`; its code evaluates on `valid`, which in LfF is
+the unbiased set built from the official test images. So LfF's `valid` gets
+our test split, and our (held-out, unbiased) valid split goes to
+`valid_heldout/`, which LfF's code ignores.
+
+Each top-level piece is written into a temporary folder and renamed into
+place, with a hidden `.biasbench-export.json` naming its content fingerprint
+(hidden files are invisible to the loaders' `glob`): exporting again skips
+identical pieces and refuses to overwrite different ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from biasbench import atomic
+from biasbench.errors import UserError
+from biasbench.hub.folder import Config, DatasetFolder
+from biasbench.hub.parquet import read_split
+from biasbench.hub.png import decode
+from biasbench.protocol import CIFAR10C
+from biasbench.ratios import ratio_from_config
+
+FORMATS = ("disent", "lff")
+MARKER = ".biasbench-export.json"
+
+
+@dataclass(frozen=True)
+class DisEntLayout:
+    valid_per_ratio: bool  # {pct}/valid (cmnist, cifar10c) or a shared top-level valid/ (bffhq)
+    valid_by_class: bool  # valid/<c>/<file> or valid/<file>
+    test_by_class: bool  # test/<c>/<file> or test/<file>
+
+
+DISENT_LAYOUTS = {
+    "cmnist": DisEntLayout(valid_per_ratio=True, valid_by_class=False, test_by_class=True),
+    "cifar10c": DisEntLayout(valid_per_ratio=True, valid_by_class=True, test_by_class=True),
+    "bffhq": DisEntLayout(valid_per_ratio=False, valid_by_class=False, test_by_class=False),
+}
+LFF_ATTR_NAMES = {"cmnist": ["digit", "color"], "cifar10c": ["object", "corruption"], "bffhq": ["age", "gender"]}
+
+
+@dataclass
+class ExportReport:
+    root: Path
+    written: dict[str, int] = field(default_factory=dict)  # piece -> number of images
+    skipped: list[str] = field(default_factory=list)  # identical pieces already there
+
+
+@dataclass
+class _Split:
+    png: list[bytes]
+    label: np.ndarray
+    bias: np.ndarray
+    source_index: np.ndarray
+    fingerprint: str
+
+
+def _read(folder: DatasetFolder, config: Config, split: str) -> _Split:
+    table = read_split([folder.path / f for f in config.files(split)])
+    return _Split(
+        png=table.column("image").combine_chunks().field("bytes").to_pylist(),
+        label=table.column("label").to_numpy().astype(np.int64),
+        bias=table.column("bias_label").to_numpy().astype(np.int64),
+        source_index=table.column("source_index").to_numpy().astype(np.int64),
+        fingerprint=config.splits[split]["fingerprint"],
+    )
+
+
+def _piece(parent: Path, name: str, identity: dict, report: ExportReport, write) -> None:
+    """Write one top-level piece atomically, unless an identical one exists; refuse a different one."""
+    final = parent / name
+    label = str(final.relative_to(report.root))
+    if final.exists():
+        try:
+            found = json.loads((final / MARKER).read_text())
+        except (OSError, ValueError):
+            found = None
+        if found == identity:
+            report.skipped.append(label)
+            return
+        raise UserError(f"{final} already exists with other content; remove it or choose another --out")
+    tmp = atomic.temp_dir(parent, name)
+    report.written[label] = write(tmp)
+    (tmp / MARKER).write_text(json.dumps(identity, sort_keys=True) + "\n")
+    # A rename, without atomic.publish_dir's fsync of every file: tens of thousands of small files
+    # would take minutes to fsync, and a lost export is simply re-run (a killed one leaves only .tmp-*).
+    os.replace(tmp, final)
+
+
+def _write_files(directory: Path, rows: _Split, mask: np.ndarray, by_class: bool) -> int:
+    """PNG files named <source_index>_<label>_<bias>.png, in <label>/ subfolders when `by_class`."""
+    seen: set[Path] = set()
+    for i in np.flatnonzero(mask):
+        sub = directory / str(rows.label[i]) if by_class else directory
+        path = sub / f"{rows.source_index[i]}_{rows.label[i]}_{rows.bias[i]}.png"
+        if path in seen:
+            raise UserError(f"two rows would both be written as {path} (source_index repeats within a split)")
+        seen.add(path)
+        sub.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rows.png[i])
+    return int(mask.sum())
+
+
+def export_disent(folder: DatasetFolder, configs: list[Config], out: Path, report: ExportReport) -> None:
+    layout = DISENT_LAYOUTS.get(folder.dataset, DISENT_LAYOUTS["cifar10c"])
+    base = out / folder.dataset
+    base.mkdir(parents=True, exist_ok=True)
+    atomic.remove_stale_temps(base)
+    dataset = folder.dataset
+    first = configs[0]
+
+    for config in configs:
+        def write_ratio(tmp: Path, config: Config = config) -> int:
+            train = _read(folder, config, "train")
+            aligned = train.label == train.bias
+            n = _write_files(tmp / "align", train, aligned, True) + _write_files(tmp / "conflict", train, ~aligned, True)
+            if layout.valid_per_ratio:
+                valid = _read(folder, config, "valid")
+                n += _write_files(tmp / "valid", valid, np.ones(len(valid.label), bool), layout.valid_by_class)
+            return n
+
+        _piece(base, config.name, {"dataset": dataset, "config": config.name, "fingerprint": config.fingerprint},
+               report, write_ratio)
+
+    shared = ["test"] if layout.valid_per_ratio else ["valid", "test"]
+    for split in shared:
+        by_class = layout.test_by_class if split == "test" else layout.valid_by_class
+
+        def write_split(tmp: Path, split: str = split, by_class: bool = by_class) -> int:
+            rows = _read(folder, first, split)
+            return _write_files(tmp, rows, np.ones(len(rows.label), bool), by_class)
+
+        identity = {"dataset": dataset, "split": split, "fingerprint": first.splits[split]["fingerprint"]}
+        _piece(base, split, identity, report, write_split)
+
+
+def lff_tag(dataset: str, config: Config) -> str:
+    """LfF's folder name for a config (its `dataset_tag`); severities on LfF's scale."""
+    ratio = ratio_from_config(config.name)
+    params = config.unit["params"]
+    if dataset == "cmnist":
+        return f"ColoredMNIST-Skewed{ratio}-Severity{params['severity']}"
+    if dataset == "cifar10c":
+        kind = 0 if tuple(params["corruptions"]) == CIFAR10C.type0 else 1
+        return f"CorruptedCIFAR10-Type{kind}-Skewed{ratio}-Severity{params['severity'] - 1}"  # LfF calls s + 1
+    return f"{dataset.upper()}-Skewed{ratio}"
+
+
+def _npy_split(directory: Path, rows: _Split) -> int:
+    directory.mkdir(parents=True)
+    images = np.stack([decode(b) for b in rows.png]) if rows.png else np.zeros((0, 1, 1, 3), np.uint8)
+    if images.ndim == 3:
+        images = images[..., None]
+    np.save(directory / "images.npy", images.astype(np.uint8))
+    np.save(directory / "attrs.npy", np.stack([rows.label, rows.bias], axis=1).astype(np.uint8))
+    return len(rows.label)
+
+
+def export_lff(folder: DatasetFolder, configs: list[Config], out: Path, report: ExportReport) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    names = LFF_ATTR_NAMES.get(folder.dataset, ["target", "bias"])
+    for config in configs:
+        def write(tmp: Path, config: Config = config) -> int:
+            with open(tmp / "attr_names.pkl", "wb") as f:
+                pickle.dump(names, f, protocol=2)
+            n = _npy_split(tmp / "train", _read(folder, config, "train"))
+            n += _npy_split(tmp / "valid", _read(folder, config, "test"))  # LfF evaluates its "valid" = test images
+            return n + _npy_split(tmp / "valid_heldout", _read(folder, config, "valid"))
+
+        identity = {"dataset": folder.dataset, "config": config.name, "fingerprint": config.fingerprint}
+        _piece(out, lff_tag(folder.dataset, config), identity, report, write)
+
+
+def export(folder: DatasetFolder, configs: list[Config], fmt: str, out: Path) -> ExportReport:
+    """Write `configs` of `folder` under `out` in format `fmt` ('disent' or 'lff')."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    out = Path(out)
+    try:
+        atomic.check_writable(out)
+    except OSError as exc:
+        raise UserError(f"cannot write to {out}: {exc.strerror or exc}; choose another --out") from None
+    report = ExportReport(out)
+    (export_disent if fmt == "disent" else export_lff)(folder, configs, out, report)
+    return report
+
