@@ -100,31 +100,39 @@ def _seeded_scores(shape: torch.Size, seed: int, stream: str) -> torch.Tensor:
 
 
 def _topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Boolean mask of the k largest entries (ties broken by position, lowest first)."""
+    """Boolean mask of the k largest entries (torch.topk: O(n), deterministic on a given device)."""
     flat = scores.flatten()
     mask = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
     if k > 0:
-        # stable sort: among equal scores the lower index wins, on any device
-        order = torch.sort(flat, descending=True, stable=True).indices[:k]
-        mask[order] = True
+        mask[torch.topk(flat, k, sorted=False).indices] = True
     return mask.view_as(scores)
 
 
 class SparseEngine:
     """Masks for one model's prunable weights, and the prune-and-grow schedule."""
 
-    def __init__(self, model: nn.Module, settings: SparseSettings, seed: int):
+    def __init__(self, model: nn.Module, settings: SparseSettings, seed: int,
+                 masks: list[torch.Tensor] | None = None):
+        """`masks` (one bool tensor per prunable weight, `prunable_layers` order): start from these
+        instead of the seeded init; layer counts are theirs (MRM builds its subnetwork's engine so)."""
         self.settings, self.seed = settings, seed
         self.layers = prunable_layers(model)
         if not self.layers:
             raise ValueError("model has no Conv2d/Linear layers to sparsify")
         shapes = [m.weight.shape for _, m in self.layers]
-        self.densities = layer_densities(shapes, settings.density, settings.init)
-        self.counts = [round(d * math.prod(s)) for d, s in zip(self.densities, shapes)]
         self.masks: list[torch.Tensor] = []
-        for i, ((_, m), k) in enumerate(zip(self.layers, self.counts)):
-            scores = _seeded_scores(m.weight.shape, seed, f"sparse-init/{i}").to(m.weight.device)
-            self.masks.append(_topk_mask(scores, k))
+        if masks is not None:
+            if [tuple(t.shape) for t in masks] != [tuple(s) for s in shapes]:
+                raise ValueError("masks must match the prunable weights' shapes, in prunable_layers order")
+            self.masks = [t.to(device=m.weight.device, dtype=torch.bool).clone() for t, (_, m) in zip(masks, self.layers)]
+            self.counts = [int(t.sum()) for t in self.masks]
+            self.densities = [c / t.numel() for c, t in zip(self.counts, self.masks)]
+        else:
+            self.densities = layer_densities(shapes, settings.density, settings.init)
+            self.counts = [round(d * math.prod(s)) for d, s in zip(self.densities, shapes)]
+            for i, ((_, m), k) in enumerate(zip(self.layers, self.counts)):
+                scores = _seeded_scores(m.weight.shape, seed, f"sparse-init/{i}").to(m.weight.device)
+                self.masks.append(_topk_mask(scores, k))
         self.updates = 0  # topology updates done so far
         self._grad_scores: list[torch.Tensor] | None = None
         self.apply()
@@ -183,16 +191,19 @@ class SparseEngine:
             k = min(round(d * active), w.numel() - active)
             if k <= 0:
                 continue
-            # drop: the k active weights of smallest magnitude
-            keep_scores = torch.where(mask, w.abs().to(torch.float64), torch.full_like(w, -1.0, dtype=torch.float64))
-            kept = _topk_mask(keep_scores, active - k)
+            # drop: the k active weights of smallest magnitude (a topk over the active ones only)
+            active_idx = mask.flatten().nonzero().squeeze(1)
+            smallest = torch.topk(w.detach().flatten()[active_idx].abs(), k, largest=False, sorted=False).indices
+            kept = mask.clone().flatten()
+            kept[active_idx[smallest]] = False
+            kept = kept.view_as(mask)
             # grow: k positions among the inactive ones after dropping
             if self.settings.growth == "gradient":
                 g = self._grad_scores[i] if self._grad_scores is not None else torch.zeros_like(w)
-                grow_scores = g.to(torch.float64)
+                grow_scores = g.float()
             else:
                 grow_scores = _seeded_scores(w.shape, self.seed, f"sparse-grow/{step}/{i}").to(w.device)
-            grow_scores = torch.where(kept, torch.full_like(grow_scores, -1.0), grow_scores)
+            grow_scores = grow_scores.masked_fill(kept, -1.0)
             grown = _topk_mask(grow_scores, k)
             new_mask = kept | grown
             w.mul_(new_mask)  # grown start at zero; dropped become zero
