@@ -102,14 +102,18 @@ def test_frost_texture_cache_keeps_the_output(source):
 
     image = (np.arange(3072) % 256).astype(np.uint8).reshape(32, 32, 3)
     real = corruptions.cv2
-    np.random.seed(7)
-    plain = corrupt(image, corruption_name="frost", severity=5)
+
+    def frost_all(seeds):  # 24 seeds draw each of the six textures several times
+        out = []
+        for s in seeds:
+            np.random.seed(s)
+            out.append(corrupt(image, corruption_name="frost", severity=5))
+        return np.stack(out)
+
+    plain = frost_all(range(24))
     _cache_frost_textures()
     try:
-        np.random.seed(7)
-        cached = corrupt(image, corruption_name="frost", severity=5)
-        np.random.seed(7)
-        again = corrupt(image, corruption_name="frost", severity=5)
+        cached, again = frost_all(range(24)), frost_all(range(24))
     finally:
         corruptions.cv2 = real
     assert np.array_equal(plain, cached) and np.array_equal(cached, again)
