@@ -263,6 +263,43 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot_density(args: argparse.Namespace) -> int:
+    from biasbench.generators import get as get_dataset
+    from biasbench.ratios import config_name, parse_ratio
+    from biasbench.results import leaderboard, plots
+    from biasbench.results.store import RunStore
+
+    dataset = get_dataset(args.dataset).name
+    ratio = config_name(parse_ratio(args.ratio))
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    runs, _ = leaderboard.runs_table(records, args.selection)
+    if runs.empty:
+        raise UserError(f"no finished runs in {args.results}")
+    profiles = sorted(set(runs[(runs["dataset"] == dataset) & (runs["ratio"] == ratio)]["profile"]))
+    if not profiles:
+        raise UserError(f"no runs of {dataset} {ratio} in {args.results}")
+    profile = args.profile or (profiles[0] if len(profiles) == 1 else None)
+    if profile is None:
+        raise UserError(f"runs of {dataset} {ratio} under several profiles ({', '.join(profiles) or 'none'}); pass --profile")
+    table = plots.density_table(runs, dataset, ratio, profile)
+    if table.empty:
+        raise UserError(f"no runs of {dataset} {ratio} under profile {profile!r} in {args.results} "
+                        "(runs that override more than --density, e.g. --steps, are left out)")
+    out = Path(args.out or f"{args.results}/density-{dataset}-{ratio}-{profile}.png")
+    title = (f"{dataset} {ratio}, profile {profile}: test accuracy vs density "
+             f"(mean ± std over seeds; selection: {args.selection})")
+    try:
+        plots.plot_density(table, title, out)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    cols = ["method", "density", "n_seeds", "unbiased_mean", "unbiased_std", "conflicting_mean", "conflicting_std"]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -598,6 +635,34 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
     lb.add_argument("--selection", choices=("valid", "final", "oracle"), default="valid", help="model selection rule (default: valid)")
     lb.set_defaults(func=_cmd_leaderboard)
+
+    plot = sub.add_parser("plot", help="plot run records (accuracy vs density, as REST Fig. 3)")
+    plot_sub = plot.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    plot_sub.required = True
+    dens = plot_sub.add_parser(
+        "density",
+        help="unbiased and bias-conflicting test accuracy vs density for rigl and rest, dense baselines as lines",
+        description=(
+            "Read the run records in RESULTS and draw, for one dataset and ratio, the unbiased and the "
+            "bias-conflicting test accuracy against the density of the prunable weights (log scale), mean ± std "
+            "over seeds, for RigL and REST, with ERM and reweighted ERM as horizontal lines (REST Fig. 3)."
+        ),
+        epilog=(
+            "example:\n"
+            "  biasbench run --method rest --ratio 1pct --density sweep --seeds 3\n"
+            "  biasbench run --method rigl --ratio 1pct --density sweep --seeds 3\n"
+            "  biasbench plot density --dataset cmnist --ratio 1pct --out density.png"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dens.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    dens.add_argument("--ratio", required=True, metavar="R", help="one ratio, e.g. 1pct or 0.01")
+    dens.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
+    dens.add_argument("--profile", help="profile of the runs (needed only if the results hold several)")
+    dens.add_argument("--selection", choices=("valid", "final", "oracle"), default="valid",
+                      help="model selection rule (default: valid)")
+    dens.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/density-DATASET-RATIO-PROFILE.png)")
+    dens.set_defaults(func=_cmd_plot_density)
 
     rep = sub.add_parser(
         "report",
