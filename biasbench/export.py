@@ -172,7 +172,10 @@ def lff_tag(dataset: str, config: Config) -> str:
 
 def _npy_split(directory: Path, rows: _Split) -> int:
     directory.mkdir(parents=True)
-    images = np.stack([decode(b) for b in rows.png]) if rows.png else np.zeros((0, 1, 1, 3), np.uint8)
+    decoded = [decode(b) for b in rows.png]
+    if len({im.shape for im in decoded}) > 1:
+        raise UserError(f"{directory.name}: images of different sizes cannot form LfF's images.npy; use --format disent")
+    images = np.stack(decoded) if decoded else np.zeros((0, 1, 1, 3), np.uint8)
     if images.ndim == 3:
         images = images[..., None]
     np.save(directory / "images.npy", images.astype(np.uint8))
