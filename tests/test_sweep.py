@@ -191,27 +191,13 @@ def test_ray_task_killed_mid_run_is_retried_and_its_record_is_complete(ray_clust
 # ---- SLURM through submitit's local executor ---------------------------------------------------
 
 @pytest.mark.slurm
-def test_slurm_path_runs_a_job_array_on_submitits_local_executor(data_root, tmp_path):
-    pytest.importorskip("submitit")
-    from biasbench.launch.slurm import SlurmLauncher
-
-    results = tmp_path / "results"
-    plan = expand(spec(data_root, results))
-    launcher = SlurmLauncher(results / "slurm", device="cpu", cluster="local", poll_s=0.2, time_min=10)
-    outcome = execute(plan, launcher, results)
-    assert not outcome.failed and len(outcome.finished) == 2 and len(launcher.job_ids) == 2
-    assert {r["run_id"] for r in records(results)} == {r.run_id for r in plan.runs}
-    assert expand(spec(data_root, results)).todo == []
-
-
-@pytest.mark.slurm
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the job's task process through /proc")
-def test_preempted_slurm_task_is_requeued_and_resumes_from_its_checkpoint(data_root, tmp_path):
+def test_slurm_job_array_runs_on_submitits_local_executor_and_a_preempted_task_resumes(data_root, tmp_path):
     pytest.importorskip("submitit")
     from biasbench.launch.slurm import SlurmLauncher
 
     results = tmp_path / "results"
-    plan = expand(spec(data_root, results, ratios=RATIOS[:1], steps=20, eval_every=10))
+    plan = expand(spec(data_root, results, steps=20, eval_every=10))
     launcher = SlurmLauncher(results / "slurm", device="cpu", cluster="local", poll_s=0.2, time_min=10)
     box: dict = {}
     thread = threading.Thread(target=lambda: box.update(out=execute(plan, launcher, results)))
@@ -221,14 +207,16 @@ def test_preempted_slurm_task_is_requeued_and_resumes_from_its_checkpoint(data_r
     while not checkpoint.is_file() and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.02)
     # SLURM's preemption warning: USR2 to the task (the local executor's controller runs it as a child)
-    controller = launcher.jobs[0].job_id
-    children = Path(f"/proc/{controller}/task/{controller}/children").read_text().split()
+    job = launcher.jobs[0]  # jobs come in plan order
+    children = Path(f"/proc/{job.job_id}/task/{job.job_id}/children").read_text().split()
     assert children, "the task finished before it could be preempted"
     for pid in children:
         os.kill(int(pid), signal.SIGUSR2)
     thread.join(180)
     outcome = box["out"]
-    assert not outcome.failed and len(outcome.finished) == 1
-    assert [h["step"] for h in records(results)[0]["history"]] == [10, 20]
-    log = launcher.jobs[0].stdout() + (launcher.jobs[0].stderr() or "")
+    assert not outcome.failed and len(outcome.finished) == 2 and len(launcher.job_ids) == 2
+    assert {r["run_id"] for r in records(results)} == {r.run_id for r in plan.runs}
+    assert all([h["step"] for h in r["history"]] == [10, 20] for r in records(results))
+    log = job.stdout() + (job.stderr() or "")
     assert "Requeued job" in log and "resuming 1pct seed 41 from step 10" in log
+    assert expand(spec(data_root, results, steps=20, eval_every=10)).todo == []

@@ -1,0 +1,233 @@
+"""The reproduction report: each published cell against what biasbench measured.
+
+Verdict rule (issue 8): a cell *holds* when the published value lies inside
+mean ± 2 std over seeds, or within 2 points of the mean; otherwise it *does
+not hold*; with no measurement it is *not run*, and the report says what a
+run needs. Measurements come from aggregated leaderboard tables (built from
+run records, or read from committed leaderboard CSVs). A verdict under a
+reduced-budget profile says so: it tests the protocol at that budget, not
+the paper.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from biasbench.protocol import PROFILES, TrainProtocol
+from biasbench.results.leaderboard import aggregate, cell, runs_table
+from biasbench.results.published import PROTOCOL_DIFFERENCES, PUBLISHED, Published
+
+HOLDS, FAILS, NOT_RUN = "holds", "does not hold", "not run"
+TOLERANCE_POINTS = 2.0
+TOLERANCE_STDS = 2.0
+
+
+def verdict(published: float, mean: float | None, std: float | None, n: int) -> str:
+    if mean is None or math.isnan(mean) or n < 1:
+        return NOT_RUN
+    gap = abs(published - mean)
+    if gap <= TOLERANCE_POINTS:
+        return HOLDS
+    if n >= 2 and std is not None and not math.isnan(std) and gap <= TOLERANCE_STDS * std:
+        return HOLDS
+    return FAILS
+
+
+@dataclass
+class Row:
+    cell: Published
+    method: str  # biasbench method
+    profile: str | None
+    mean: float | None
+    std: float | None
+    n: int
+    selection: str | None
+    verdict: str
+    needs: str = ""  # for "not run"
+
+
+def measured_from_records(records: list[dict]) -> pd.DataFrame:
+    """Aggregated tables under both selections a published number may use."""
+    tables = [aggregate(runs_table(records, sel)[0], sel) for sel in ("valid", "oracle")]
+    tables = [t for t in tables if not t.empty]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _density_matches(row: dict, cell: Published) -> bool:
+    if cell.density is None:
+        return True
+    measured = row.get("density")
+    if _missing(measured):
+        if row["variant"]:  # an override we cannot see: not the published setting
+            return False
+        protocol = PROFILES.get(row["profile"], {}).get(row["dataset"])
+        measured = protocol.density.get(row["ratio"]) if protocol else None
+    return measured is not None and abs(float(measured) - cell.density) <= 0.02 * cell.density
+
+
+def _protocol_variant(variant: str) -> bool:
+    """The profile as written, or only its density changed (a density sweep)."""
+    return all(part.split("=")[0] == "density" for part in variant.split(",") if part)
+
+
+def _matches(table: list[dict], cell: Published, method: str) -> list[dict]:
+    hit = [r for r in table if (r["dataset"], r["ratio"], r["method"]) == (cell.dataset, cell.ratio, method)
+           and _protocol_variant(r["variant"]) and _density_matches(r, cell)]
+    # the paper's selection rule where measured under it, else whatever was measured (labelled)
+    same = [r for r in hit if r["selection"] == cell.selection]
+    return sorted(same or hit, key=lambda r: (r["profile"], r["selection"]))
+
+
+def needs(cell: Published, method: str, methods: set[str], datasets: set[str]) -> str:
+    """What a not-run cell needs, in a few words (the commands are listed once at the end)."""
+    if method not in methods:
+        return f"`{method}` implemented"
+    if cell.dataset not in datasets:
+        return f"a `{cell.dataset}` generator"
+    if cell.dataset == "cmnist":
+        return "a run (`cpu` fits a CPU, `paper` wants a GPU)"
+    return "a GPU for `paper` (`cpu` is a reduced stand-in)"
+
+
+def commands(rows: list[Row], methods: set[str]) -> list[str]:
+    """One sweep per dataset that fills its not-run cells (sparse methods default to REST's best density)."""
+    out = []
+    missing: dict[str, tuple[set[str], set[str]]] = {}
+    for r in rows:
+        if r.verdict == NOT_RUN and r.method in methods:
+            names, ratios = missing.setdefault(r.cell.dataset, (set(), set()))
+            names.add(r.method)
+            ratios.add(r.cell.ratio)
+    for dataset, (names, ratios) in missing.items():
+        ratio_arg = "all" if len(ratios) == 4 else " ".join(sorted(ratios, key=lambda n: float(n[:-3])))
+        gpu = " --gpus-per-run 1 --launcher ray  # or slurm" if dataset != "cmnist" else ""
+        out.append(f"biasbench sweep --methods {' '.join(sorted(names))} --datasets {dataset} --ratios {ratio_arg} "
+                   f"--seeds 3 --profile {'cpu' if dataset == 'cmnist' else 'paper'}{gpu}")
+    return out
+
+
+def build(table: pd.DataFrame, methods: set[str], datasets: set[str],
+          cells: tuple[Published, ...] = PUBLISHED) -> list[Row]:
+    """One row per cell and measured (method, profile); the paper's method also when not run."""
+    measured = table.to_dict("records") if not table.empty else []
+    for r in measured:
+        r["variant"] = "" if _missing(r.get("variant")) else str(r["variant"])
+    rows: list[Row] = []
+    for c in cells:
+        for i, method in enumerate(c.methods):
+            hit = _matches(measured, c, method)
+            for m in hit:
+                mean, std, n = float(m[f"test_{c.metric}_mean"]), float(m[f"test_{c.metric}_std"]), int(m["n_seeds"])
+                rows.append(Row(c, method, m["profile"], mean, std, n, m["selection"], verdict(c.value, mean, std, n)))
+            if i == 0 and not hit:
+                rows.append(Row(c, method, None, None, None, 0, None, NOT_RUN, needs(c, method, methods, datasets)))
+    return rows
+
+
+def reduced(profile: str, dataset: str) -> bool:
+    """Less training (steps, epochs) or a smaller model or input than the paper profile."""
+    p, paper = PROFILES.get(profile, {}).get(dataset), PROFILES["paper"].get(dataset)
+    if p is None or paper is None:
+        return False
+    return (p.steps, p.epochs, p.width, p.image_size) != (paper.steps, paper.epochs, paper.width, paper.image_size)
+
+
+def _budget(p: TrainProtocol) -> str:
+    return f"{p.steps} steps" if p.steps else f"{p.epochs} epochs"
+
+
+def budget_notes(datasets: list[str]) -> list[str]:
+    """One line per profile and dataset: is it the paper's budget, and what is reduced."""
+    lines = []
+    for profile in sorted(PROFILES):
+        for dataset in datasets:
+            p: TrainProtocol | None = PROFILES[profile].get(dataset)
+            paper = PROFILES["paper"].get(dataset)
+            if p is None or paper is None:
+                continue
+            if profile == "paper":
+                text = f"the REST paper's budget ({_budget(p)} of batch {p.batch_size})"
+            elif not reduced(profile, dataset):
+                text = f"full budget ({_budget(p)}) with the released code's training settings"
+            else:
+                diffs = [f"{_budget(p)} of batch {p.batch_size} (paper: {_budget(paper)})"]
+                diffs += [f"{name} {getattr(p, k)} (paper: {getattr(paper, k)})" for k, name in
+                          (("width", "ResNet width"), ("image_size", "image size"),
+                           ("update_frequency", "sparse update every"))
+                          if getattr(p, k) != getattr(paper, k) and not (k == "width" and p.model == "simple_cnn")]
+                text = "**reduced budget**: " + "; ".join(diffs)
+            lines.append(f"- `{profile}` on {dataset}: {text}")
+    return lines
+
+
+def _measured(row: Row) -> str:
+    if row.mean is None:
+        return "-"
+    return f"{cell(row.mean, row.std if row.std is not None else float('nan'))} (n={row.n})"
+
+
+def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: set[str]) -> str:
+    counts = {v: sum(r.verdict == v for r in rows) for v in (HOLDS, FAILS, NOT_RUN)}
+    cells = {id(r.cell): r.cell for r in rows}
+    measured_full = {id(r.cell) for r in rows if r.verdict != NOT_RUN and not reduced(r.profile, r.cell.dataset)}
+    reduced_only = {id(r.cell) for r in rows if r.verdict != NOT_RUN} - measured_full
+    lines = [
+        "# Reproduction report",
+        "",
+        f"Generated by `biasbench report` from {', '.join(sources) or 'no measurements'}; do not edit by hand.",
+        "",
+        f"Verdict: **holds** when the published value lies inside mean ± {TOLERANCE_STDS:g} std over seeds or within "
+        f"{TOLERANCE_POINTS:g} points of the mean; **does not hold** otherwise; **not run** with what a run needs. "
+        "Accuracies are test accuracies in %: unbiased for CMNIST and CIFAR-10-C, bias-conflicting for BFFHQ. "
+        "Selection `valid` = the evaluation with the best validation unbiased accuracy; `oracle` = the best test "
+        "accuracy (how DisEnt reports).",
+        "",
+        f"Summary: {counts[HOLDS]} holds, {counts[FAILS]} does not hold, {counts[NOT_RUN]} not run "
+        f"({len(rows)} rows over {len(cells)} published cells; {len(reduced_only)} of these cells are measured only "
+        "under a reduced budget).",
+        "",
+        "## Budgets",
+        "",
+        "A verdict under a reduced budget tests biasbench's protocol at that budget, not the paper's claim.",
+        "",
+        *budget_notes(datasets),
+        "",
+    ]
+    for source in dict.fromkeys(r.cell.source for r in rows):
+        part = [r for r in rows if r.cell.source == source]
+        verified = all(r.cell.verified for r in part)
+        lines += [f"## {source}", ""]
+        if not verified:
+            lines += ["**Unverified**: these numbers are recalled in PROTOCOL.md and have not been checked against "
+                      "the paper; treat their verdicts as provisional.", ""]
+        notes = list(dict.fromkeys(r.cell.note for r in part if r.cell.note))
+        lines += [f"- {n}" for n in notes] + ([""] if notes else [])
+        lines += ["| dataset | ratio | paper method (model) | published | biasbench method | profile | measured | "
+                  "selection | verdict |", "|---" * 9 + "|"]
+        for r in part:
+            c = r.cell
+            dens = f", d={c.density:g}" if c.density is not None else ""
+            verdict_text = r.verdict if r.verdict != NOT_RUN else f"not run: needs {r.needs}"
+            if r.verdict != NOT_RUN and reduced(r.profile, c.dataset):
+                verdict_text += f" (reduced budget: `{r.profile}`)"
+            lines.append(f"| {c.dataset} | {c.ratio} | {c.paper_method}{dens} ({c.model}) | {c.value:g} | {r.method} | "
+                         f"{r.profile or '-'} | {_measured(r)} | {r.selection or '-'} | {verdict_text} |")
+        lines.append("")
+    fill = commands(rows, methods)
+    if fill:
+        lines += ["## Filling the not-run cells", "",
+                  "Sparse methods run at REST's best density per ratio by default; add `--densities sweep` for "
+                  "Fig. 3's 14 densities.", "", "```", *fill, "```", ""]
+    lines += ["## Protocol differences: REST paper text vs released code", "",
+              "| topic | paper text | released code | biasbench |", "|---|---|---|---|"]
+    lines += [f"| {t} | {p} | {c} | {b} |" for t, p, c, b in PROTOCOL_DIFFERENCES]
+    lines.append("")
+    return "\n".join(lines)
+

@@ -1,0 +1,167 @@
+"""`biasbench report`: verdicts against the published tables, from synthetic run records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from biasbench.cli import main
+from biasbench.results import reproduction
+from biasbench.results.published import PUBLISHED
+from biasbench.results.reproduction import FAILS, HOLDS, NOT_RUN, build, measured_from_records, verdict
+from test_cli_errors import assert_one_line_error, run
+
+METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy")
+
+
+def record(method: str, dataset: str, ratio: str, seed: int, acc: float, profile: str = "cpu", variant: str = "",
+           density: float | None = None, oracle: float | None = None) -> dict:
+    """A run record with just what the leaderboard reads; acc in % (all metrics equal)."""
+
+    def entry(value: float) -> dict:
+        metrics = {m: value / 100 for m in METRICS}
+        return {"step": 10, "test": metrics, "valid": metrics}
+
+    return {
+        "format": "biasbench-run/1", "run_id": f"{dataset}-{ratio}-{method}-{profile}-s{seed}-{variant}",
+        "method": method, "dataset": dataset, "ratio": ratio, "profile": profile, "variant": variant, "seed": seed,
+        "best_valid": entry(acc), "final": entry(acc), "best_test_oracle": entry(oracle if oracle is not None else acc),
+        "data": {"fingerprint": "f" * 64}, "config": {"protocol": {"headline": "unbiased"}, "density": density},
+        "accounting": {"density": density} if density is not None else {}, "params": 1, "git_commit": "abc",
+        "device": "cpu", "torch_version": "x", "finished_at": "2026-11-25T00:00:00Z",
+    }
+
+
+def seeds(method, dataset, ratio, values, **kw) -> list[dict]:
+    return [record(method, dataset, ratio, 41 + i, v, **kw) for i, v in enumerate(values)]
+
+
+# ---- the rule --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("published,mean,std,n,expected", [
+    (70.0, 70.0, 0.5, 3, HOLDS),          # equal
+    (70.0, 68.0, 0.1, 3, HOLDS),          # exactly 2 points off
+    (70.0, 67.9, 0.1, 3, FAILS),          # just over 2 points, tight seeds
+    (70.0, 62.0, 4.5, 3, HOLDS),          # 8 points off but inside mean ± 2 std
+    (70.0, 62.0, 3.9, 3, FAILS),          # outside mean ± 2 std
+    (70.0, 62.0, float("nan"), 1, FAILS),  # one seed: no std, only the 2-point rule
+    (70.0, 69.0, float("nan"), 1, HOLDS),
+    (70.0, None, None, 0, NOT_RUN),
+    (70.0, float("nan"), float("nan"), 0, NOT_RUN),
+])
+def test_verdict_rule(published, mean, std, n, expected):
+    assert verdict(published, mean, std, n) == expected
+
+
+# ---- matching cells to measurements ------------------------------------------------------------
+
+METHODS = {"erm", "reweighted_erm", "rest", "rigl", "lff", "disent"}
+DATASETS = {"cmnist", "cifar10c", "bffhq"}
+
+
+def rows_for(records, source, dataset, ratio, paper_method):
+    rows = build(measured_from_records(records), METHODS, DATASETS)
+    return [r for r in rows if (r.cell.source, r.cell.dataset, r.cell.ratio, r.cell.paper_method)
+            == (source, dataset, ratio, paper_method)]
+
+
+def test_measured_cells_get_mean_std_profile_and_verdict():
+    records = seeds("erm", "cmnist", "1pct", [69.0, 70.0, 71.0]) + seeds("erm", "cmnist", "0.5pct", [30.0, 30.5, 29.5])
+    [row] = rows_for(records, "REST Table 2", "cmnist", "1pct", "ERM")
+    assert (row.method, row.profile, row.n, row.selection, row.verdict) == ("erm", "cpu", 3, "valid", HOLDS)
+    assert row.mean == pytest.approx(70.0) and row.std == pytest.approx(1.0)
+    [row] = rows_for(records, "REST Table 2", "cmnist", "0.5pct", "ERM")
+    assert row.verdict == FAILS
+
+
+def test_alternate_methods_appear_only_when_run_and_unrun_cells_say_what_they_need():
+    records = seeds("reweighted_erm", "cmnist", "5pct", [93.0, 93.5])
+    rows = rows_for(records, "REST Table 2", "cmnist", "5pct", "ERM")
+    assert {(r.method, r.verdict) for r in rows} == {("erm", NOT_RUN), ("reweighted_erm", HOLDS)}
+    not_run = next(r for r in rows if r.verdict == NOT_RUN)
+    assert "a run" in not_run.needs
+    [mrm] = rows_for([], "REST Table 2", "cmnist", "5pct", "MRM")
+    assert mrm.verdict == NOT_RUN and "`mrm` implemented" in mrm.needs
+    [gpu] = rows_for([], "REST Table 2", "cifar10c", "1pct", "REST")
+    assert "GPU" in gpu.needs
+
+
+def test_sparse_cells_match_only_runs_at_the_published_density():
+    at_default = seeds("rest", "cmnist", "1pct", [72.0, 72.5])  # profile default = REST's best (0.05)
+    elsewhere = seeds("rest", "cmnist", "1pct", [10.0, 11.0], variant="density=0.1", density=0.1)
+    swept = seeds("rest", "cmnist", "2pct", [84.0, 85.0], variant="density=0.005", density=0.005)
+    records = at_default + elsewhere + swept
+    [row] = rows_for(records, "REST Table 2", "cmnist", "1pct", "REST")
+    assert row.mean == pytest.approx(72.25) and row.verdict == HOLDS
+    [row] = rows_for(records, "REST Table 2", "cmnist", "2pct", "REST")
+    assert row.mean == pytest.approx(84.5)
+
+
+def test_overridden_budgets_are_not_the_protocol():
+    records = seeds("erm", "cmnist", "1pct", [70.0, 70.0], variant="steps=200")
+    [row] = rows_for(records, "REST Table 2", "cmnist", "1pct", "ERM")
+    assert row.verdict == NOT_RUN
+
+
+def test_disent_paper_cells_use_best_test_selection_and_bffhq_its_conflicting_accuracy():
+    records = seeds("lff", "cmnist", "1pct", [55.0, 56.0], oracle=62.0)
+    [row] = rows_for(records, "DisEnt paper", "cmnist", "1pct", "LfF")
+    assert row.selection == "oracle" and row.mean == pytest.approx(62.0) and row.verdict == HOLDS
+    assert not row.cell.verified
+    bffhq = [record("rest", "bffhq", "0.5pct", 41, 0.0, profile="paper")]
+    bffhq[0]["best_valid"]["test"]["conflicting"] = 0.63
+    [row] = rows_for(bffhq, "REST Table 2", "bffhq", "0.5pct", "REST")
+    assert row.cell.metric == "conflicting" and row.mean == pytest.approx(63.0) and row.verdict == HOLDS
+
+
+def test_every_published_cell_is_in_the_report_once_at_least():
+    rows = build(measured_from_records([]), METHODS, DATASETS)
+    assert {id(r.cell) for r in rows} == {id(c) for c in PUBLISHED}
+    assert len([c for c in PUBLISHED if c.source == "REST Table 2"]) == 9 * 4
+    assert len([c for c in PUBLISHED if c.source == "REST Table 3"]) == 9 * 2
+    assert all(not c.verified for c in PUBLISHED if c.source == "DisEnt paper")
+
+
+# ---- the command ---------------------------------------------------------------------------------
+
+def test_report_command_writes_the_markdown(tmp_path, capsys):
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    for r in seeds("erm", "cmnist", "1pct", [69.0, 70.0, 71.0]) + seeds("rest", "cmnist", "1pct", [40.0, 41.0]):
+        (results / "runs" / f"{r['run_id']}.json").write_text(json.dumps(r))
+    out = tmp_path / "lb" / "REPRODUCTION.md"
+    assert main(["report", "--results", str(results), "--out", str(out)]) == 0
+    printed, _ = capsys.readouterr()
+    assert f"wrote {out}:" in printed and "holds" in printed
+    text = out.read_text()
+    assert "| cmnist | 1pct | ERM (Simple CNN) | 69.6 | erm | cpu | 70.0 ± 1.0 (n=3) | valid | holds (reduced budget: `cpu`) |" in text
+    assert "| cmnist | 1pct | REST, d=0.05 (Simple CNN) | 72.1 | rest | cpu | 40.5 ± 0.7 (n=2) | valid | does not hold" in text
+    for needle in ("## Budgets", "`cpu` on cmnist: **reduced budget**", "## REST Table 3", "**Unverified**",
+                   "## Protocol differences", "--lambda_upweight", "## Filling the not-run cells"):
+        assert needle in text, needle
+
+
+def test_report_reads_a_committed_leaderboard_csv(tmp_path, capsys):
+    from biasbench.results.leaderboard import write
+
+    table = reproduction.measured_from_records(seeds("erm", "cmnist", "5pct", [93.0, 93.4]))
+    csv_path, _ = write(table[table["selection"] == "valid"], tmp_path / "lb")
+    out = tmp_path / "R.md"
+    assert main(["report", "--results", str(tmp_path / "none"), "--csv", str(csv_path), "--out", str(out)]) == 0
+    assert "| cmnist | 5pct | ERM (Simple CNN) | 93.2 | erm | cpu | 93.2 ± 0.3 (n=2) | valid | holds" in out.read_text()
+
+
+def test_report_user_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    code, _, err = run(capsys, "report", "--csv", str(bad), "--out", str(tmp_path / "R.md"))
+    assert_one_line_error(code, err, "not a leaderboard CSV")
+    code, _, err = run(capsys, "report", "--csv", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "R.md"))
+    assert_one_line_error(code, err, "cannot read --csv")
+
+
+def test_nan_std_is_shown_as_a_single_value():
+    rows = build(measured_from_records([record("erm", "cmnist", "1pct", 41, 69.0)]), METHODS, DATASETS)
+    row = next(r for r in rows if r.method == "erm" and r.cell.ratio == "1pct" and r.cell.source == "REST Table 2")
+    assert reproduction._measured(row) == "69.0 (n=1)"
