@@ -17,6 +17,7 @@ _MODULES = {
     "disent": "disent",
     "rigl": "rigl",
     "rest": "rest",
+    "mrm": "mrm",
 }
 
 

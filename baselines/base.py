@@ -66,6 +66,14 @@ class Method:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def selectable(self, step: int) -> bool:
+        """Whether the evaluation after `step` may be picked by model selection (MRM: only its final stage's)."""
+        return True
+
+    def dense_steps(self) -> int:
+        """Steps whose training FLOPs are dense whatever the final masks (MRM's stages 1-2)."""
+        return 0
+
     def sparse_engines(self) -> list:
         """The sparse engines masking this method's modules (FLOPs and parameter accounting)."""
         return []

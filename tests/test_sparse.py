@@ -38,9 +38,9 @@ class Tiny(nn.Module):
         return self.fc(torch.relu(self.c2(x)).mean((2, 3)))
 
 
-def engine_for(model, density=0.1, seed=0, **kw) -> SparseEngine:
+def engine_for(model, density=0.1, seed=0, masks=None, **kw) -> SparseEngine:
     settings = SparseSettings(density=density, total_steps=kw.pop("total_steps", 100), **kw)
-    return SparseEngine(model, settings, seed=seed)
+    return SparseEngine(model, settings, seed=seed, masks=masks)
 
 
 def global_density(engine: SparseEngine) -> tuple[int, int]:
@@ -170,6 +170,19 @@ def test_same_seed_same_masks_other_seed_other_masks():
 
     assert all(torch.equal(x, y) for x, y in zip(masks(41), masks(41)))
     assert not all(torch.equal(x, y) for x, y in zip(masks(41), masks(42)))
+
+
+def test_an_engine_built_from_given_masks_keeps_them_and_their_counts():
+    torch.manual_seed(0)
+    model = Tiny()
+    given = [torch.rand(m.weight.shape) < 0.25 for _, m in engine_for(Tiny(), 0.5).layers]
+    engine = engine_for(model, 0.1, update_frequency=0, masks=given)  # settings' density does not pick them
+    assert all(torch.equal(a, b) for a, b in zip(engine.masks, given))
+    assert engine.counts == [int(g.sum()) for g in given]
+    for (_, m), g in zip(engine.layers, given):
+        assert torch.count_nonzero(m.weight[~g]) == 0 and torch.count_nonzero(m.weight[g]) == int(g.sum())
+    with pytest.raises(ValueError):
+        engine_for(Tiny(), 0.1, masks=given[:2])
 
 
 def test_drop_fraction_decays_by_cosine_and_updates_stop_at_the_end_fraction():

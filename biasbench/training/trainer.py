@@ -157,9 +157,10 @@ def train(
             loss_sum, loss_n = 0.0, 0
             method.on_evaluate(done, entry)
             state["history"].append(entry)
-            if _better(entry, state["best_valid"], "valid", p.selection_metric):
+            selectable = method.selectable(done)
+            if selectable and _better(entry, state["best_valid"], "valid", p.selection_metric):
                 state["best_valid"] = entry
-            if _better(entry, state["best_test"], "test", p.headline):
+            if selectable and _better(entry, state["best_test"], "test", p.headline):
                 state["best_test"] = entry
             if scheduler is not None:
                 scheduler.step(entry["valid"]["loss"])

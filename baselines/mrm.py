@@ -1,0 +1,170 @@
+"""Modular Risk Minimization (Zhang et al., ICML 2021), as the REST paper describes it (§3).
+
+One run of `cfg.steps` optimizer steps in three stages (thirds by default,
+`MRMParams.stage_fractions`; the numbers and their sources are in
+biasbench/protocol.py):
+1. ERM on the full model from its initial weights w0 (kept from construction).
+2. Module structure probe: the model is frozen (weights, biases, BN
+   statistics); one logit pi per prunable weight (the sparse engine's
+   `prunable_layers`) learns CE(f(m * w)) + alpha * sum(pi), m a hard
+   Gumbel-sigmoid sample of pi with straight-through gradients, with its own
+   Adam (the reference's separate mask optimizer).
+3. Subnetwork retrain: the `cfg.density` share of prunable weights with the
+   largest logits (REST's pi > 0, moved to the target density) is fixed in a
+   static `SparseEngine`; the model goes back to w0, the trainer's optimizer
+   state for it is dropped, and ERM trains the masked model.
+
+Stages switch in `after_step`, so a checkpoint taken at any evaluation holds
+the stage, w0 and the logits (stages 1-2) or the masks (stage 3). Gumbel noise
+is drawn from a generator seeded by (seed, step): resumed runs draw the same.
+Only stage-3 evaluations may be selected: the method's model is the subnetwork.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from biasbench import rng
+from biasbench.baselines.base import Batch, Method, TrainInfo
+from biasbench.errors import UserError
+from biasbench.runconfig import RunConfig
+from biasbench.training.sparse import SparseEngine, SparseSettings, _topk_mask, prunable_layers
+
+
+def stage_ends(steps: int, fractions) -> tuple[int, int]:
+    """Last step of stage 1 and of stage 2; every stage gets at least one step."""
+    if steps < 3:
+        raise UserError(f"mrm needs at least 3 steps (one per stage), got {steps}")
+    total = sum(fractions)
+    end1 = min(max(1, round(steps * fractions[0] / total)), steps - 2)
+    end2 = min(max(end1 + 1, round(steps * (fractions[0] + fractions[1]) / total)), steps - 1)
+    return end1, end2
+
+
+def hard_gumbel_sigmoid(logits: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
+    """A {0, 1} sample of sigmoid((pi + logistic noise) / tau) whose gradient is the soft sample's."""
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
+    u = u.clamp(1e-10, 1 - 1e-10)
+    soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / tau)  # logistic = difference of two Gumbels
+    return soft + ((soft > 0.5).to(soft.dtype) - soft).detach()
+
+
+def top_share(logits: list[torch.Tensor], density: float) -> list[torch.Tensor]:
+    """Bool masks keeping the round(density x total) largest logits over all layers together."""
+    flat = torch.cat([t.detach().flatten() for t in logits])
+    keep = _topk_mask(flat, round(density * flat.numel()))
+    return [part.view_as(t) for part, t in zip(keep.split([t.numel() for t in logits]), logits)]
+
+
+class MRM(Method):
+    uses_density = True  # the subnetwork's density: REST's best per ratio (protocol.density) or --density
+
+    def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
+        super().__init__(model, cfg, train)
+        params = cfg.method_params()
+        self.alpha, self.tau = float(params["alpha"]), float(params["temperature"])
+        self.ends = stage_ends(cfg.steps, params["stage_fractions"])
+        self.layers = prunable_layers(model)
+        self.initial: dict[str, torch.Tensor] | None = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.logits = [nn.Parameter(torch.full_like(m.weight, float(params["mask_init"]))) for _, m in self.layers]
+        self.mask_opt = torch.optim.Adam(self.logits, lr=float(params["mask_lr"]))
+        self.engine: SparseEngine | None = None
+        self.done = 0  # optimizer steps completed
+
+    def stage(self, step: int) -> int:
+        return 1 if step <= self.ends[0] else 2 if step <= self.ends[1] else 3
+
+    def _frozen_forward(self, x: torch.Tensor, masks: list[torch.Tensor]) -> torch.Tensor:
+        """The model with each prunable weight times its mask; nothing of the model is trained or updated."""
+        values = {name: p.detach() for name, p in self.model.named_parameters()}
+        for (name, m), mask in zip(self.layers, masks):
+            values[f"{name}.weight"] = m.weight.detach() * mask
+        values.update({name: b.clone() for name, b in self.model.named_buffers()})  # BN statistics stay stage 1's
+        return torch.func.functional_call(self.model, values, (x,))
+
+    def _generator(self, step: int) -> torch.Generator:
+        seed = int(rng.hash_keys(self.cfg.seed, "mrm-gumbel", np.array([step]))[0])
+        return torch.Generator(device=self.logits[0].device).manual_seed(seed)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        step = self.done + 1
+        if self.stage(step) != 2:
+            return F.cross_entropy(self.model(batch.x), batch.y)
+        g = self._generator(step)
+        masks = [hard_gumbel_sigmoid(t, self.tau, g) for t in self.logits]
+        penalty = sum(t.sum() for t in self.logits)
+        return F.cross_entropy(self._frozen_forward(batch.x, masks), batch.y) + self.alpha * penalty
+
+    def before_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+        stage = self.stage(step)
+        if stage == 2:
+            for p in self.model.parameters():
+                p.grad = None  # the trainer's optimizer skips them: no step, no weight decay, no momentum
+            self.mask_opt.step()
+            self.mask_opt.zero_grad(set_to_none=True)
+        elif stage == 3:
+            self.engine.before_step(step)
+
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+        if self.stage(step) == 3:
+            self.engine.after_step(step, optimizer)
+        self.done = step
+        if step == self.ends[1]:
+            self._start_subnetwork(optimizer)
+
+    def _settings(self) -> SparseSettings:
+        return SparseSettings(density=float(self.cfg.density), update_frequency=0, total_steps=self.cfg.steps)
+
+    def _start_subnetwork(self, optimizer: torch.optim.Optimizer | None) -> None:
+        """Stage 3: fix the mask, reset the model to w0 and its optimizer state to fresh."""
+        keep = top_share(self.logits, float(self.cfg.density))
+        self.model.load_state_dict(self.initial)
+        if optimizer is not None:
+            for p in self.model.parameters():
+                optimizer.state.pop(p, None)
+        self.engine = SparseEngine(self.model, self._settings(), self.cfg.seed, masks=keep)
+        self.initial, self.logits, self.mask_opt = None, [], None  # no longer needed (nor checkpointed)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        if self.engine is None and self.done > self.ends[0]:  # stage 2: the probe's subnetwork so far, pi > 0
+            return self._frozen_forward(x, [(t > 0).to(t.dtype) for t in self.logits])
+        return self.model(x)
+
+    def selectable(self, step: int) -> bool:
+        return step > self.ends[1]
+
+    def dense_steps(self) -> int:
+        return self.ends[1]
+
+    def sparse_engines(self) -> list[SparseEngine]:
+        return [self.engine] if self.engine is not None else []
+
+    def state_dict(self) -> dict:
+        if self.engine is not None:
+            return {"done": self.done, "sparse": self.engine.state_dict()}
+        return {
+            "done": self.done,
+            "initial": {k: v.cpu() for k, v in self.initial.items()},
+            "logits": [t.detach().cpu() for t in self.logits],
+            "mask_opt": self.mask_opt.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.done = int(state["done"])
+        if "sparse" in state:  # stage 3: the model's weights (loaded by the trainer) are already w0-trained and masked
+            self.engine = SparseEngine(self.model, self._settings(), self.cfg.seed, masks=state["sparse"]["masks"])
+            self.engine.load_state_dict(state["sparse"])
+            self.initial, self.logits, self.mask_opt = None, [], None
+            return
+        device = self.logits[0].device
+        self.initial = {k: v.to(device) for k, v in state["initial"].items()}
+        with torch.no_grad():
+            for t, saved in zip(self.logits, state["logits"]):
+                t.copy_(saved)
+        self.mask_opt.load_state_dict(state["mask_opt"])
+
+
+METHOD = MRM
