@@ -147,15 +147,29 @@ def test_ray_runs_a_four_run_grid_and_a_second_sweep_does_nothing(ray_cluster, d
     assert execute(again, _NoLaunch(), results).finished == []
 
 
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _descends_from_us(pid: int) -> bool:
+    """Only this test's Ray (started by this process) is touched, never another session's."""
+    while pid > 1:
+        pid = _parent(pid)
+        if pid == os.getpid():
+            return True
+    return False
+
+
 def _ray_run_pids() -> list[int]:
     """Ray names a worker process after the task it runs."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"ray::biasbench-run"):
+                if (entry / "cmdline").read_bytes().startswith(b"ray::biasbench-run") and _descends_from_us(int(entry.name)):
                     pids.append(int(entry.name))
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
     return pids
 

@@ -76,10 +76,12 @@ def expand(spec: SweepSpec, reporter: Reporter = SILENT) -> Plan:
     for dataset in spec.datasets:
         gen = get_dataset(dataset)
         seeds = profile_seeds(get_protocol(spec.profile, gen.name), spec.n_seeds)
+        # absolute paths: a worker on another machine (or with another cwd) resolves them the same way
         base = RunRequest(
             method=spec.methods[0], dataset=gen.name, ratios=list(spec.ratios), seeds=seeds, profile=spec.profile,
-            data_root=spec.data_root, results=spec.results, device=torch.device("cpu"), steps=spec.steps,
-            beta=spec.beta, eval_every=spec.eval_every, source_dir=spec.source_dir,
+            data_root=Path(spec.data_root).absolute(), results=Path(spec.results).absolute(),
+            device=torch.device("cpu"), steps=spec.steps, beta=spec.beta, eval_every=spec.eval_every,
+            source_dir=Path(spec.source_dir).absolute() if spec.source_dir else None,
         )
         folder = ensure_configs(base, reporter)  # all missing ratios in one generation
         configs = {c.name: c for c in folder.configs()}
