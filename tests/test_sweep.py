@@ -88,6 +88,24 @@ def test_local_sweep_runs_the_grid_then_skips_it_and_run_agrees_on_ids(data_root
     assert out.count("finished before, skipped") == 2 and records(results) == first
 
 
+def test_a_failed_run_is_reported_does_not_stop_the_others_and_stays_to_do(data_root, tmp_path, capsys, monkeypatch):
+    import biasbench.launch.local as local
+
+    real = local.execute
+
+    def flaky(run, device, threads, *rest):
+        if run.request.ratios[0] == RATIOS[0]:
+            raise RuntimeError("out of memory (simulated)")
+        return real(run, device, threads, *rest)
+
+    monkeypatch.setattr(local, "execute", flaky)  # one process: runs train in this one
+    results = tmp_path / "results"
+    code, out, err = run(capsys, *cli_args(data_root, results, "--max-parallel", "1"))
+    assert code == 1 and "sweep: 1 finished, 1 failed" in out
+    assert "failed: cmnist 1pct erm s41" in err and "RuntimeError: out of memory (simulated)" in err
+    assert len(expand(spec(data_root, results)).todo) == 1
+
+
 def test_dry_run_lists_the_runs_to_do_and_runs_nothing(data_root, tmp_path, capsys):
     assert main(cli_args(data_root, tmp_path / "results", "--dry-run")) == 0
     out, _ = capsys.readouterr()
