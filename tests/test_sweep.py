@@ -66,6 +66,19 @@ def test_grid_has_one_run_per_cell_and_densities_only_for_sparse_methods(data_ro
     assert all(len(r.request.ratios) == 1 and len(r.request.seeds) == 1 for r in plan.runs)
 
 
+@pytest.mark.parametrize("n_runs,max_parallel,device,cores,shape", [
+    (4, None, "cpu", 2, (2, 1)),   # one process per core, one thread each
+    (1, None, "cpu", 2, (1, 2)),   # a lone run gets every core as threads
+    (4, 3, "cpu", 8, (3, 2)),
+    (4, None, "cuda", 8, (1, 8)),  # runs share the GPU: one at a time unless asked
+    (4, 2, "cuda", 8, (2, 4)),
+])
+def test_local_pool_shape(n_runs, max_parallel, device, cores, shape):
+    from biasbench.launch.local import pool_shape
+
+    assert pool_shape(n_runs, max_parallel, device, cores) == shape
+
+
 # ---- local launcher, through the CLI -----------------------------------------------------------
 
 def test_local_sweep_runs_the_grid_then_skips_it_and_run_agrees_on_ids(data_root, tmp_path, capsys):

@@ -14,6 +14,8 @@ import multiprocessing as mp
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Iterator
 
+import torch
+
 from biasbench.launch.grid import PlannedRun
 from biasbench.launch.task import execute
 from biasbench.parallel import default_workers
@@ -24,7 +26,8 @@ def pool_shape(n_runs: int, max_parallel: int | None, device: str, cores: int | 
     cores = cores or default_workers()
     if max_parallel is None:
         # GPU runs share one device: one at a time unless the user packs them.
-        max_parallel = 1 if device.startswith("cuda") else cores
+        gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        max_parallel = 1 if gpu else cores
     workers = max(1, min(max_parallel, n_runs))
     return workers, max(1, cores // workers)
 
