@@ -104,6 +104,13 @@ def test_overridden_budgets_are_not_the_protocol():
     assert row.verdict == NOT_RUN
 
 
+def test_a_cell_without_a_density_counts_only_the_profile_default():
+    records = (seeds("disent", "cmnist", "1pct", [66.0, 66.0])
+               + seeds("disent", "cmnist", "1pct", [20.0, 20.0], variant="density=0.1", density=0.1))
+    [row] = rows_for(records, "REST Table 2", "cmnist", "1pct", "DisEnt")
+    assert row.mean == pytest.approx(66.0)
+
+
 def test_disent_paper_cells_use_best_test_selection_and_bffhq_its_conflicting_accuracy():
     records = seeds("lff", "cmnist", "1pct", [55.0, 56.0], oracle=62.0)
     [row] = rows_for(records, "DisEnt paper", "cmnist", "1pct", "LfF")

@@ -72,14 +72,16 @@ def _density_matches(row: dict, cell: Published) -> bool:
     return measured is not None and abs(float(measured) - cell.density) <= 0.02 * cell.density
 
 
-def _protocol_variant(variant: str) -> bool:
-    """The profile as written, or only its density changed (a density sweep)."""
+def _protocol_variant(variant: str, cell: Published) -> bool:
+    """The profile as written, or, for a cell reported at a density, only the density changed."""
+    if cell.density is None:
+        return variant == ""
     return all(part.split("=")[0] == "density" for part in variant.split(",") if part)
 
 
 def _matches(table: list[dict], cell: Published, method: str) -> list[dict]:
     hit = [r for r in table if (r["dataset"], r["ratio"], r["method"]) == (cell.dataset, cell.ratio, method)
-           and _protocol_variant(r["variant"]) and _density_matches(r, cell)]
+           and _protocol_variant(r["variant"], cell) and _density_matches(r, cell)]
     # the paper's selection rule where measured under it, else whatever was measured (labelled)
     same = [r for r in hit if r["selection"] == cell.selection]
     return sorted(same or hit, key=lambda r: (r["profile"], r["selection"]))
