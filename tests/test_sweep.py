@@ -137,10 +137,18 @@ def test_a_launcher_without_its_extra_says_how_to_install_it(capsys, data_root, 
 @pytest.mark.parametrize("args,needle", [(["--methods", "erm", "dro"], "unknown method 'dro'"),
                                          (["--densities", "2"], "--density must be in (0, 1]"),
                                          (["--max-parallel", "0"], "--max-parallel must be at least 1"),
-                                         (["--seeds", "0"], "--seeds must be at least 1")])
+                                         (["--seeds", "0"], "--seeds must be at least 1"),
+                                         (["--device", "tpu"], "not a device")])
 def test_sweep_user_errors_are_one_line(capsys, data_root, tmp_path, args, needle):
     code, _, err = run(capsys, *cli_args(data_root, tmp_path), *args)
     assert_one_line_error(code, err, needle)
+
+
+@pytest.mark.skipif(__import__("shutil").which("sbatch") is not None, reason="this machine has SLURM")
+def test_slurm_launcher_without_slurm_says_so(capsys, data_root, tmp_path):
+    pytest.importorskip("submitit")
+    code, _, err = run(capsys, *cli_args(data_root, tmp_path, "--launcher", "slurm"))
+    assert_one_line_error(code, err, "sbatch is not on PATH", "--launcher local or ray")
 
 
 # ---- Ray ---------------------------------------------------------------------------------------

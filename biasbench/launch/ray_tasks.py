@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
+from biasbench.errors import UserError
 from biasbench.launch.extras import require
 from biasbench.launch.grid import PlannedRun
 from biasbench.launch.task import WorkerLog, execute
@@ -54,7 +55,11 @@ class RayLauncher:
         ray = require("ray")
         started = not ray.is_initialized()
         if started:
-            ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING)
+            try:
+                ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
+                raise UserError(f"cannot start or reach {where}: {str(exc).strip().splitlines()[0]}") from None
         remote = ray.remote(_task).options(
             num_cpus=self.cpus, num_gpus=self.gpus, max_retries=self.max_retries, retry_exceptions=False,
             name="biasbench-run",
