@@ -219,7 +219,7 @@ def test_ray_task_killed_mid_run_is_retried_and_its_record_is_complete(ray_clust
     from biasbench.launch.ray_tasks import RayLauncher
 
     results = tmp_path / "results"
-    plan = expand(spec(data_root, results, ratios=RATIOS[:1], steps=20, eval_every=10))
+    plan = expand(spec(data_root, results, ratios=RATIOS[:1], steps=4, eval_every=2))
     box: dict = {}
     thread = threading.Thread(target=lambda: box.update(out=execute(plan, RayLauncher(device="cpu"), results)))
     thread.start()
@@ -227,7 +227,7 @@ def test_ray_task_killed_mid_run_is_retried_and_its_record_is_complete(ray_clust
     killed = []
     deadline = time.monotonic() + 120
     while not killed and thread.is_alive() and time.monotonic() < deadline:
-        if checkpoint.is_file():  # after step 10 of 20: kill the worker mid-run
+        if checkpoint.is_file():  # after step 2 of 4: kill the worker mid-run
             for pid in _ray_run_pids():
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
@@ -237,7 +237,7 @@ def test_ray_task_killed_mid_run_is_retried_and_its_record_is_complete(ray_clust
     outcome = box["out"]
     assert not outcome.failed and len(outcome.finished) == 1
     record = records(results)[0]
-    assert [h["step"] for h in record["history"]] == [10, 20] and record["final"]["step"] == 20
+    assert [h["step"] for h in record["history"]] == [2, 4] and record["final"]["step"] == 4
     assert not checkpoint.exists()
 
 
@@ -250,7 +250,7 @@ def test_slurm_job_array_runs_on_submitits_local_executor_and_a_preempted_task_r
     from biasbench.launch.slurm import SlurmLauncher
 
     results = tmp_path / "results"
-    plan = expand(spec(data_root, results, steps=20, eval_every=10))
+    plan = expand(spec(data_root, results, steps=4, eval_every=2))
     launcher = SlurmLauncher(results / "slurm", device="cpu", cluster="local", poll_s=0.2, time_min=10)
     box: dict = {}
     thread = threading.Thread(target=lambda: box.update(out=execute(plan, launcher, results)))
@@ -269,7 +269,7 @@ def test_slurm_job_array_runs_on_submitits_local_executor_and_a_preempted_task_r
     outcome = box["out"]
     assert not outcome.failed and len(outcome.finished) == 2 and len(launcher.job_ids) == 2
     assert {r["run_id"] for r in records(results)} == {r.run_id for r in plan.runs}
-    assert all([h["step"] for h in r["history"]] == [10, 20] for r in records(results))
+    assert all([h["step"] for h in r["history"]] == [2, 4] for r in records(results))
     log = job.stdout() + (job.stderr() or "")
-    assert "Requeued job" in log and "resuming 1pct seed 41 from step 10" in log
-    assert expand(spec(data_root, results, steps=20, eval_every=10)).todo == []
+    assert "Requeued job" in log and "resuming 1pct seed 41 from step 2" in log
+    assert expand(spec(data_root, results, steps=4, eval_every=2)).todo == []

@@ -23,6 +23,8 @@ from biasbench.errors import UserError
 from biasbench.launch.extras import require
 from biasbench.launch.grid import PlannedRun
 
+MAX_TIMEOUTS = 30  # requeues after hitting the time limit (preemptions do not count)
+
 
 class SlurmLauncher:
     name = "slurm"
@@ -50,7 +52,10 @@ class SlurmLauncher:
 
     def _executor(self):
         submitit = require("slurm")
-        executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster=self.cluster)
+        # A run longer than --time-min goes on in chunks: each time-out requeues it and it resumes from its
+        # checkpoint; submitit's default of 3 time-outs would end a long paper-profile run on a short partition.
+        executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster=self.cluster,
+                                         slurm_max_num_timeout=MAX_TIMEOUTS)
         params = dict(name="biasbench", timeout_min=self.time_min, cpus_per_task=self.cpus, gpus_per_node=self.gpus)
         if self.max_parallel:
             params["slurm_array_parallelism"] = self.max_parallel
