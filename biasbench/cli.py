@@ -462,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  biasbench generate cmnist --ratio 0.01\n"
             "  biasbench run --method reweighted_erm --seeds 3\n"
             "  biasbench leaderboard --results results --out leaderboard\n"
+            "  biasbench sweep --methods all --ratios all --seeds 3 --launcher ray\n"
+            "  biasbench report --results results   # -> leaderboard/REPRODUCTION.md\n"
             "\nrun 'biasbench COMMAND --help' for a command's options."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
