@@ -2,8 +2,7 @@
 
 K worker processes (default: one per core, at most one per run) each train
 one run at a time with cores // K torch threads, so the pool never asks for
-more threads than there are cores. Small CPU runs scale better across
-processes than across intra-op threads. Workers are spawned, not forked: a
+more threads than there are cores. Workers are spawned, not forked: a
 forked child inherits the parent's OpenMP state, which can deadlock torch.
 With one worker the runs train in this process (no start-up cost).
 """
