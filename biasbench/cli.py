@@ -488,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  biasbench generate cmnist --ratio 0.01\n"
             "  biasbench generate cmnist --ratio 0.5%,5% --out ./data\n"
             "  biasbench generate cmnist --source-dir ~/mnist        # four IDX files, .gz or raw\n"
+            "  biasbench generate bffhq --source-dir ~/ffhq          # FFHQ images + one label CSV (FFHQ-Aging's)\n"
+            "  biasbench generate bffhq --ratio 0.5pct --source-dir ~/bffhq   # the BFFHQ release, ingested\n"
             "\nthen: python -c \"from datasets import load_dataset; "
             "print(load_dataset('ROOT/cmnist', '1pct'))\""
         ),
