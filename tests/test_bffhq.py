@@ -117,6 +117,11 @@ def test_card_carries_the_licence_and_source_digests(built):
     for f in unit["provenance"]["sources"]:
         assert f["sha256"] in card
     assert "ffhq_aging_labels.csv" in card
+    from datasets import load_dataset
+
+    ds = load_dataset(str(built.path), "1pct")
+    assert ds["train"].features["label"].names == ["young", "old"]
+    assert ds["test"].features["bias_label"].names == ["female", "male"] and len(ds["test"]) == 12
 
 
 def test_release_is_ingested_unchanged(release_src, tmp_path):
