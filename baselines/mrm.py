@@ -8,7 +8,9 @@ biasbench/protocol.py):
    statistics); one logit pi per prunable weight (the sparse engine's
    `prunable_layers`) learns CE(f(m * w)) + alpha * sum(pi), m a hard
    Gumbel-sigmoid sample of pi with straight-through gradients, with its own
-   Adam (the reference's separate mask optimizer).
+   Adam (the reference's separate mask optimizer). The penalty's gradient is
+   added in `before_step`, so the logged train loss stays a cross-entropy
+   (the penalty itself is ~1e-4 x 2 x 661k = 132 on the Simple CNN).
 3. Subnetwork retrain: the `cfg.density` share of prunable weights with the
    largest logits (REST's pi > 0, moved to the target density) is fixed in a
    static `SparseEngine`; the model goes back to w0, the trainer's optimizer
@@ -18,6 +20,7 @@ Stages switch in `after_step`, so a checkpoint taken at any evaluation holds
 the stage, w0 and the logits (stages 1-2) or the masks (stage 3). Gumbel noise
 is drawn from a generator seeded by (seed, step): resumed runs draw the same.
 Only stage-3 evaluations may be selected: the method's model is the subnetwork.
+The trainer's lr scheduler (only `rest-code` has one) is not reset between stages.
 """
 
 from __future__ import annotations
@@ -95,14 +98,15 @@ class MRM(Method):
             return F.cross_entropy(self.model(batch.x), batch.y)
         g = self._generator(step)
         masks = [hard_gumbel_sigmoid(t, self.tau, g) for t in self.logits]
-        penalty = sum(t.sum() for t in self.logits)
-        return F.cross_entropy(self._frozen_forward(batch.x, masks), batch.y) + self.alpha * penalty
+        return F.cross_entropy(self._frozen_forward(batch.x, masks), batch.y)  # + alpha x sum(pi): see before_step
 
     def before_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
         stage = self.stage(step)
         if stage == 2:
             for p in self.model.parameters():
                 p.grad = None  # the trainer's optimizer skips them: no step, no weight decay, no momentum
+            for t in self.logits:  # the penalty alpha x sum(pi) has gradient alpha for every logit
+                t.grad = torch.full_like(t, self.alpha) if t.grad is None else t.grad.add_(self.alpha)
             self.mask_opt.step()
             self.mask_opt.zero_grad(set_to_none=True)
         elif stage == 3:

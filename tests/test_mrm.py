@@ -103,6 +103,20 @@ def test_density_is_the_protocol_target_or_the_flag():
     assert mrm_cfg(density=0.3)[0].density == 0.3
 
 
+def test_the_sparsity_penalty_lowers_every_logit_in_stage_2():
+    from biasbench.baselines.base import TrainInfo
+    from biasbench.training.models import create
+
+    cfg, _ = mrm_cfg()
+    data = tiny_data()
+    method = MRM(create("simple_cnn", 2), cfg, TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels))
+    method.done = method.ends[0]  # the probe's first step, with no gradient from the loss at all
+    optimizer = torch.optim.Adam(method.model.parameters())
+    method.before_step(method.done + 1, optimizer)
+    lr = cfg.method_params()["mask_lr"]
+    assert all(torch.allclose(t, torch.full_like(t, 2.0 - lr)) for t in method.logits)  # Adam's first step: lr
+
+
 def test_probe_freezes_the_model_and_learns_only_the_logits(recorded):
     _, _, method = recorded
     rec = method.rec
