@@ -233,3 +233,21 @@ def test_no_source_dir_says_what_to_pass(capsys, tmp_path, monkeypatch):
 def test_publish_shows_the_ffhq_licence(capsys, built, tmp_path):
     code, out, _ = run(capsys, "publish", "bffhq", "--data-dir", str(built.path.parent), "--dry-run", str(tmp_path / "t"))
     assert code == 0 and "CC BY-NC-SA 4.0" in out and "Flickr" in out
+
+
+def test_up_filtered_png_decodes_to_the_same_pixels_and_is_smaller_on_smooth_images():
+    import io
+    import zlib
+
+    from biasbench.hub.png import encode_rgb
+
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (3, 17, 13, 3), dtype=np.uint8)
+    y, x = np.mgrid[0:64, 0:64]
+    smooth = np.stack([x * 3, y * 2, x + y], -1).astype(np.uint8)[None]
+    for images in (noise, smooth):
+        for data, image in zip(encode_rgb(images, row_filter=2), images):
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), image)
+            idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+            assert zlib.decompress(idat)[:: image.shape[1] * 3 + 1] == b"\x02" * image.shape[0]
+    assert len(encode_rgb(smooth, row_filter=2)[0]) < len(encode_rgb(smooth)[0])
