@@ -286,8 +286,9 @@ def card_body(proto: BFFHQProtocol, schema: Schema, configs: list[Config]) -> st
                 "(decoded and re-encoded as PNG). Train = align + conflict; valid and test as released.", ""]
     else:
         t = prov.get("label_table", {})
+        cols = ", ".join(f"`{name}` ({role})" for role, name in t.get("columns", {}).items())
         out += [f"Built from FFHQ images and the label table `{t.get('file', '?')}` ({t.get('rows', '?')} rows, "
-                f"{t.get('used', '?')} young or old; columns {t.get('columns', {})}).",
+                f"{t.get('used', '?')} young or old; columns {cols}).",
                 f"- young = age groups {', '.join(params['young_groups'])} (or ages {params['young_ages'][0]}-"
                 f"{params['young_ages'][1]}); old = {', '.join(params['old_groups'])} (or ages "
                 f"{params['old_ages'][0]}-{params['old_ages'][1]}).",
