@@ -138,3 +138,14 @@ def test_export_cli(capsys, cmnist, tmp_path):
     assert_one_line_error(code, err, "no config 2pct")
     code, _, err = run(capsys, "export", "cmnist", "--format", "csv", "--out", str(tmp_path), "--data-dir", str(cmnist.parent))
     assert_one_line_error(code, err, "invalid choice")
+
+
+def test_lff_tags_are_lffs_dataset_tags():
+    from biasbench.hub.folder import Config
+    from biasbench.protocol import CIFAR10C
+
+    cifar = Config("0.5pct", {"params": {"corruptions": list(CIFAR10C.type0), "severity": 5}}, {})
+    assert lff_tag("cifar10c", cifar) == "CorruptedCIFAR10-Type0-Skewed0.005-Severity4"  # LfF calls severity + 1
+    type1 = Config("5pct", {"params": {"corruptions": list(CIFAR10C.type1), "severity": 5}}, {})
+    assert lff_tag("cifar10c", type1) == "CorruptedCIFAR10-Type1-Skewed0.05-Severity4"
+    assert lff_tag("cmnist", Config("2pct", {"params": {"severity": 4}}, {})) == "ColoredMNIST-Skewed0.02-Severity4"
