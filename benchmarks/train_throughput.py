@@ -3,6 +3,9 @@
 (a) biasbench's trainer (tensors in memory, batches by index, the method interface),
 (b) the reference repos' pipeline: PNG files -> PIL -> ToTensor -> DataLoader with workers,
 (c) compute only: the same model and optimizer on one fixed random batch.
+(d) other methods (`--methods`, default lff,disent,mrm) through the trainer as in (a);
+    their step time relative to ERM's is (a)'s img/s over theirs (MRM: the mean over
+    its three stages, run in their protocol shares).
 
 Steady state: the first `--warmup` steps of each variant are not timed. Variants
 run interleaved, `--repeats` times, in this one process. Prints a table and
@@ -63,16 +66,23 @@ class ClockReporter:
         return self.clock
 
 
-def ours(data, steps: int, warmup: int, device: torch.device, tmp: Path) -> float:
+def ours(data, steps: int, warmup: int, device: torch.device, tmp: Path, method: str = "erm") -> float:
     from biasbench.baselines import get
     from biasbench.runconfig import resolve
     from biasbench.training.trainer import train
 
-    cfg = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", len(data.train), False, steps=steps)
+    cls = get(method)
+    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, "cpu", len(data.train), cls.uses_beta,
+                  getattr(cls, "uses_density", False), steps=steps)
+    if method == "disent":  # time the swapping phase (the costlier one): swap from the first step
+        import dataclasses
+
+        methods = {**cfg.protocol.methods, "disent": dataclasses.replace(cfg.protocol.methods["disent"], curr_step=0)}
+        cfg = dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, methods=methods))
     reporter = ClockReporter()
     ckpt = tmp / "bench.pt"
     ckpt.unlink(missing_ok=True)
-    train(cfg, data, get("erm"), device, ckpt, reporter)
+    train(cfg, data, cls, device, ckpt, reporter)
     return reporter.clock.rate(warmup)
 
 
@@ -148,6 +158,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for (b)")
     parser.add_argument("--data-dir", type=Path, help="root with a generated cmnist (default: build one in a temp dir)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "train_throughput.json")
+    parser.add_argument("--methods", default="lff,disent,mrm",
+                        help="(d) other methods through the same trainer, reported as step time relative to ERM (a)")
     args = parser.parse_args()
     device = torch.device(args.device)
 
@@ -186,6 +198,8 @@ def main() -> None:
             "c_compute_only_channels_last": lambda: compute_only(args.steps, args.warmup, device, True),
             "c_compute_only_contiguous": lambda: compute_only(args.steps, args.warmup, device, False),
         }
+        for m in filter(None, args.methods.split(",")):
+            variants[f"d_method_{m}"] = lambda m=m: ours(run_data, args.steps, args.warmup, device, tmp, m)
         rates: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(args.repeats):
             for name, fn in variants.items():
@@ -202,10 +216,14 @@ def main() -> None:
     a, b, c = med["a_biasbench_trainer"], med["b_png_dataloader"], med["c_compute_only_channels_last"]
     print(f"(a)/(c) = {a / c:.2f} (target >= 0.95); (a)/(b) = {a / b:.2f} (target >= 1.2); "
           f"channels_last gain on (c): {c / med['c_compute_only_contiguous']:.2f}x")
+    step_time_vs_erm = {k[len("d_method_"):]: a / v for k, v in med.items() if k.startswith("d_method_")}
+    for m, r in step_time_vs_erm.items():
+        print(f"(d) {m}: step time {r:.2f}x ERM's (a)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "machine": platform.machine(), "steps": args.steps, "warmup": args.warmup, "rates": rates, "median": med,
+        "step_time_vs_erm": step_time_vs_erm,
     }, indent=2) + "\n")
 
 
