@@ -16,7 +16,7 @@ import pandas as pd
 from biasbench import atomic
 from biasbench.errors import UserError
 
-SPARSE_STYLE = {"rigl": ("tab:blue", "RigL"), "rest": ("tab:red", "REST")}
+SPARSE_STYLE = {"rigl": ("tab:blue", "RigL"), "rest": ("tab:red", "REST"), "mrm": ("tab:purple", "MRM")}
 DENSE_STYLE = {"erm": ("tab:green", "ERM (dense)"), "reweighted_erm": ("tab:olive", "reweighted ERM (dense)")}
 PANELS = (("unbiased", "unbiased test accuracy (%)"), ("conflicting", "bias-conflicting test accuracy (%)"))
 
