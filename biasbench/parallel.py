@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,12 +28,27 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("fork" if "fork" in methods else "spawn")
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """Yield fn(item) for each item, in order, using up to `workers` processes."""
+def ordered_map(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    initializer: Callable[..., Any] | None = None,
+    initargs: tuple = (),
+) -> Iterator[R]:
+    """Yield fn(item) for each item, in order, using up to `workers` processes.
+
+    `initializer(*initargs)` runs once in each worker before its first item (in
+    this process when it does the work itself). Use it for what every item
+    needs and should not carry: under fork the initargs are inherited, not
+    pickled (large read-only arrays cost nothing), under spawn they are pickled
+    once per worker; imports done there are paid once per worker, not per item.
+    """
     items = list(items)
     if workers <= 1 or len(items) <= 1:
+        if items and initializer is not None:
+            initializer(*initargs)
         for item in items:
             yield fn(item)
         return
-    with _context().Pool(processes=min(workers, len(items))) as pool:
+    with _context().Pool(processes=min(workers, len(items)), initializer=initializer, initargs=initargs) as pool:
         yield from pool.imap(fn, items, chunksize=1)

@@ -40,13 +40,16 @@ def encode_with_digests(images: np.ndarray) -> tuple[list[bytes], list[bytes]]:
     return encode_rgb(images), [hashlib.sha256(im.tobytes()).digest() for im in images]
 
 
-def render_chunks(fn: Callable, tasks: list, workers: int, reporter: Reporter, desc: str, total: int):
-    """Run fn over tasks (each returns pngs, digests, *timings); concatenate in order."""
+def render_chunks(fn: Callable, tasks: list, workers: int, reporter: Reporter, desc: str, total: int,
+                  initializer: Callable | None = None, initargs: tuple = ()):
+    """Run fn over tasks (each returns pngs, digests, *timings); concatenate in order.
+
+    initializer(*initargs) runs once per worker first (see biasbench.parallel.ordered_map)."""
     pngs: list[bytes] = []
     digests: list[bytes] = []
     timings: np.ndarray | None = None
     bar = reporter.bar(total=total, desc=desc, unit="img")
-    for p, d, *t in ordered_map(fn, tasks, workers):
+    for p, d, *t in ordered_map(fn, tasks, workers, initializer, initargs):
         pngs += p
         digests += d
         timings = np.asarray(t, dtype=float) if timings is None else timings + np.asarray(t, dtype=float)
