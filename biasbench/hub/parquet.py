@@ -53,6 +53,27 @@ def _shard_bounds(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
     return bounds
 
 
+# The columns are built from their buffers, not with pa.array(): pa.array() imports pandas (~0.5 s, once per
+# process, for a check that numpy arrays and lists of bytes never need), which was a tenth of a CMNIST run
+# and serial time in every generation. Same arrays, same file bytes.
+def _binary(values: list[bytes]) -> pa.Array:
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=len(values)), out=offsets[1:])
+    if offsets[-1] >= 2**31:  # a shard holds at most MAX_SHARD_BYTES, but stay correct regardless
+        return pa.array(values, type=pa.binary())
+    return pa.Array.from_buffers(pa.binary(), len(values), [None, pa.py_buffer(offsets.astype(np.int32)),
+                                                            pa.py_buffer(b"".join(values))])
+
+
+def _int64(values: np.ndarray) -> pa.Array:
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(np.ascontiguousarray(values, "<i8"))])
+
+
+def _bool(values: np.ndarray) -> pa.Array:
+    bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+
+
 def write_split(directory: Path, split: str, rows: SplitRows, schema: Schema) -> list[str]:
     """Write `rows` as shards under `directory`; returns the file names."""
     sizes = np.fromiter((len(b) for b in rows.png), dtype=np.int64, count=len(rows.png))
@@ -63,16 +84,16 @@ def write_split(directory: Path, split: str, rows: SplitRows, schema: Schema) ->
     names = []
     for k, (a, b) in enumerate(bounds):
         image = pa.StructArray.from_arrays(
-            [pa.array(rows.png[a:b], type=pa.binary()), pa.nulls(b - a, type=pa.string())],
+            [_binary(rows.png[a:b]), pa.nulls(b - a, type=pa.string())],
             names=["bytes", "path"],
         )
         table = pa.Table.from_arrays(
             [
                 image,
-                pa.array(rows.label[a:b], type=pa.int64()),
-                pa.array(rows.bias[a:b], type=pa.int64()),
-                pa.array(rows.aligned[a:b], type=pa.bool_()),
-                pa.array(rows.source_index[a:b], type=pa.int64()),
+                _int64(rows.label[a:b]),
+                _int64(rows.bias[a:b]),
+                _bool(rows.aligned[a:b]),
+                _int64(rows.source_index[a:b]),
             ],
             schema=arrow_schema,
         )
