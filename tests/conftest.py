@@ -77,3 +77,14 @@ def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
         timeout=timeout,
         cwd=REPO,
     )
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny batches: one torch thread is several times faster than two on a shared, loaded 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

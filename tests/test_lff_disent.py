@@ -26,13 +26,7 @@ from biasbench.training.trainer import RunData, train
 N_CLASSES = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny batches: one thread is several times faster than two on a shared, loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def colour_shortcut(n: int, conflict_share: float, seed: int) -> TensorSplit:

@@ -18,13 +18,7 @@ from test_trainer import tiny_data
 STEPS, EVERY, BATCH = 12, 2, 32  # stages: steps 1-4, 5-8, 9-12; evaluations every 2 steps
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny batches: one thread is faster than two on a shared, loaded 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def mrm_cfg(density: float | None = None):
