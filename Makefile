@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared/data
 DEMO_ROOT ?= demo-data
-# A short budget (150 steps = 0.7 epoch) so that 8 runs take ~3.5 minutes on 2 cores.
+# A short budget (150 steps = 0.7 epoch) so that 12 runs take ~5 minutes on 2 cores.
 DEMO_RUN = --ratio all --seeds 1 --steps 150 --eval-every 75 --profile cpu --device cpu \
 	--data-dir $(DEMO_ROOT) --results $(DEMO_ROOT)/results
 
@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/python -c "from datasets import load_dataset; print(load_dataset('$(DEMO_ROOT)/cmnist', '1pct'))"
 	$(BIN)/biasbench run --method erm $(DEMO_RUN)
 	$(BIN)/biasbench run --method reweighted_erm $(DEMO_RUN)
+	$(BIN)/biasbench run --method rest $(DEMO_RUN)
 	$(BIN)/biasbench leaderboard --results $(DEMO_ROOT)/results --out $(DEMO_ROOT)/leaderboard
 
 test: $(STAMP)

@@ -154,7 +154,7 @@ def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
     from biasbench.baselines import get as get_method
     from biasbench.generators import get as get_dataset
 
-    method_cls = get_method(req.method)
+    get_method(req.method)  # an unknown method fails before any data is touched
     get_dataset(req.dataset)
     store = RunStore(req.results)
     store.ensure_writable()

@@ -15,7 +15,7 @@ import pytest
 
 from biasbench.cli import main
 from biasbench.generators.build import generate
-from biasbench.launch.grid import Plan, SweepSpec, expand
+from biasbench.launch.grid import SweepSpec, expand
 from biasbench.launch.sweep import execute
 from test_cli_errors import assert_one_line_error, run
 

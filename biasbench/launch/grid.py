@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from biasbench.errors import UserError
 from biasbench.progress import SILENT, Reporter
 from biasbench.ratios import config_name
 from biasbench.results.store import RunStore
