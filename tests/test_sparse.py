@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from biasbench.baselines import get as get_method
-from biasbench.baselines.base import Batch, TrainInfo
 from biasbench.errors import UserError
 from biasbench.protocol import DENSITY_SWEEP
 from biasbench.runconfig import parse_densities, resolve
@@ -20,7 +19,7 @@ from biasbench.training import flops
 from biasbench.training.models import create
 from biasbench.training.sparse import SparseEngine, SparseSettings, layer_densities, reset_state
 from biasbench.training.trainer import train
-from test_trainer import tiny_data
+from test_trainer import method_on_a_batch, tiny_data
 
 
 class Tiny(nn.Module):
@@ -216,15 +215,10 @@ def rest_cfg(method="rest", steps=12, density=None, **protocol):
 
 def test_rest_weights_only_conflicting_samples_and_rigl_does_not_reweight():
     cfg, cls = rest_cfg("rest")
-    data = tiny_data()
-    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels)
-    model = create("simple_cnn", 2)
-    model.eval()
-    method = cls(model, cfg, info)
-    x = data.train.images[:128].float() / 255
-    batch = Batch(x, data.train.labels[:128], data.train.bias[:128], data.train.aligned[:128], torch.arange(128))
+    model, method, batch = method_on_a_batch(cfg, cls, 128)
+    info = method.train
     assert (~batch.aligned).any() and batch.aligned.any()
-    per = F.cross_entropy(model(x), batch.y, reduction="none")
+    per = F.cross_entropy(model(batch.x), batch.y, reduction="none")
     expected = torch.where(batch.aligned, per, cfg.beta * per).mean()
     assert float(method.loss(batch).detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
     rigl_cfg, rigl = rest_cfg("rigl")

@@ -44,6 +44,20 @@ def tiny_cfg(method: str = "erm", steps: int = 12, seed: int = 41):
     return cfg, cls
 
 
+def method_on_a_batch(cfg, cls, n: int):
+    """(model in eval mode, the method around it, a batch of the first n training rows)."""
+    from biasbench.baselines.base import Batch, TrainInfo
+    from biasbench.training.models import create
+
+    data = tiny_data()
+    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels)
+    model = create("simple_cnn", 2)
+    model.eval()
+    x = data.train.images[:n].float() / 255
+    batch = Batch(x, data.train.labels[:n], data.train.bias[:n], data.train.aligned[:n], torch.arange(n))
+    return model, cls(model, cfg, info), batch
+
+
 def test_erm_learns_the_colour_shortcut(tmp_path):
     cfg, cls = tiny_cfg("erm", steps=10)
     result = train(cfg, tiny_data(), cls, torch.device("cpu"), tmp_path / "a.pt")
@@ -57,19 +71,12 @@ def test_reweighted_erm_weights_the_loss_or_the_sampler_as_the_protocol_says():
 
     import torch.nn.functional as F
 
-    from biasbench.baselines.base import Batch, TrainInfo
-    from biasbench.training.models import create
-
     cfg, cls = tiny_cfg("reweighted_erm")
     assert cfg.beta == 30.0  # 1pct
+    model, method, batch = method_on_a_batch(cfg, cls, 64)
     data = tiny_data()
-    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels)
-    model = create("simple_cnn", 2)
-    model.eval()
-    method = cls(model, cfg, info)
-    x = data.train.images[:64].float() / 255
-    batch = Batch(x, data.train.labels[:64], data.train.bias[:64], data.train.aligned[:64], torch.arange(64))
-    per = F.cross_entropy(model(x), batch.y, reduction="none")
+    info = method.train
+    per = F.cross_entropy(model(batch.x), batch.y, reduction="none")
     w = torch.where(batch.aligned, 1.0, 30.0)
     assert method.sample_weights() is None
     assert float(method.loss(batch).detach()) == pytest.approx(float((w * per).mean().detach()), rel=1e-5)
