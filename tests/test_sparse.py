@@ -282,3 +282,15 @@ def test_density_parsing_and_defaults():
     other, _ = rest_cfg(density=0.5)
     assert other.overrides["density"] == 0.5 and other.density == 0.5
     assert math.isclose(rest_cfg("rest")[0].beta, 30.0)
+
+
+def test_density_mistakes_are_one_line_errors(tmp_path):
+    from conftest import cli
+
+    for args, message in [
+        (("--method", "erm", "--density", "0.5"), "sparse methods only"),
+        (("--method", "rest", "--density", "sweep,2"), "--density"),
+    ]:
+        done = cli("run", *args, "--data-dir", str(tmp_path), "--results", str(tmp_path / "r"))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert not (tmp_path / "r").exists()  # refused before anything is written
