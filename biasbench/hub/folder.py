@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from biasbench.digest import sha256_file  # noqa: F401  (re-exported: hub.verify uses it)
 from biasbench import atomic
 from biasbench.errors import UserError
 from biasbench.hub import parquet, preview
@@ -44,14 +45,6 @@ FORMAT = "biasbench-dataset/1"
 
 def params_hash(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def dumps(obj: object) -> str:

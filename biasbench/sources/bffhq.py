@@ -16,7 +16,6 @@ image id, an age or age group, and a gender).
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from biasbench.digest import sha256_file
 from biasbench.errors import UserError
 from biasbench.protocol import BFFHQ, BFFHQProtocol
 from biasbench.sources.common import SourceFile, env_source_dir, md5_hex, sha256_hex
@@ -68,14 +68,6 @@ class FFHQSource:
     kind: str = "ffhq"
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def listing_file(name: str, entries: list[tuple[str, str]], verified: bool) -> SourceFile:
     """A folder as one source entry: sha256 of its `sha256sum`-style listing ("<sha256>  <name>\\n", C-sorted).
 
@@ -83,11 +75,10 @@ def listing_file(name: str, entries: list[tuple[str, str]], verified: bool) -> S
     """
     paths = [p for p, _ in entries]
     with ThreadPoolExecutor(max_workers=4) as pool:  # hashlib releases the GIL
-        digests = list(pool.map(_sha256, paths))
+        digests = list(pool.map(sha256_file, paths))
     text = "".join(f"{d}  {label}\n" for d, (_, label) in sorted(zip(digests, entries), key=lambda t: t[1][1].encode()))
     data = text.encode()
-    return SourceFile(name, name, hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                      hashlib.sha256(data).hexdigest(), verified)
+    return SourceFile(name, name, md5_hex(data), sha256_hex(data), verified)
 
 
 def _files_under(folder: Path) -> list[Path]:
