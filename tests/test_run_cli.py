@@ -75,6 +75,31 @@ def test_leaderboard_aggregates_over_seeds(results, tmp_path, capsys):
     assert all(r['data']['fingerprint'][:12] in provenance for r in records)
 
 
+def test_profile_hash_names_the_recorded_protocol_and_shows_a_mixed_row(results, tmp_path):
+    import shutil
+
+    from biasbench.results.leaderboard import profile_hash
+
+    assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path / "a")]) == 0
+    table = pd.read_csv(tmp_path / "a" / "leaderboard.csv")
+    records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    hashes = {profile_hash(r["config"]["protocol"]) for r in records}
+    assert len(hashes) == 1 and set(table["profile_hash"]) == hashes  # one profile, one hash, every row
+    assert f"profile hash {hashes.pop()}" in (tmp_path / "a" / "leaderboard.md").read_text()
+
+    copy = tmp_path / "results"  # one seed's record says it trained with another lr: its row shows both hashes
+    shutil.copytree(results, copy)
+    path = next(p for p in sorted((copy / "runs").glob("*.json"))
+                if json.loads(p.read_text())["method"] == "erm" and json.loads(p.read_text())["ratio"] == "1pct")
+    record = json.loads(path.read_text())
+    record["config"]["protocol"]["lr"] = 0.5
+    path.write_text(json.dumps(record))
+    assert main(["leaderboard", "--results", str(copy), "--out", str(tmp_path / "b")]) == 0
+    mixed = pd.read_csv(tmp_path / "b" / "leaderboard.csv").set_index(["method", "ratio"])
+    assert len(mixed.loc[("erm", "1pct"), "profile_hash"].split()) == 2
+    assert len(mixed.loc[("erm", "5pct"), "profile_hash"].split()) == 1
+
+
 def test_oracle_selection_is_labelled(results, tmp_path, capsys):
     assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path), "--selection", "oracle"]) == 0
     assert "oracle (best test" in (tmp_path / "leaderboard.md").read_text()

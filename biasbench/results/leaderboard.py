@@ -11,6 +11,8 @@ metrics are taken at the evaluation chosen by a model-selection rule:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -28,6 +30,15 @@ KEYS = ["dataset", "ratio", "method", "profile", "variant"]
 COSTS = ("density", "params_nonzero", "inference_flops", "inference_flops_ratio", "train_flops", "train_flops_ratio")
 
 
+def profile_hash(protocol: dict) -> str:
+    """12 hex digits naming the protocol settings a run recorded (its profile for that dataset).
+
+    Hashes what the record says it trained with, not the current code, so a
+    row whose seeds ran under different profile settings shows two hashes.
+    """
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFrame, list[str]]:
     """One row per run: keys, seed, test/valid metrics at the selected evaluation."""
     rows, warnings = [], []
@@ -40,6 +51,7 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
             row.update(seed=r["seed"], step=chosen["step"], params=r.get("params"),
                        **{c: cost.get(c) for c in COSTS}, commit=r.get("git_commit"),
                        fingerprint=r["data"]["fingerprint"], headline=r["config"]["protocol"]["headline"],
+                       profile_hash=profile_hash(r["config"]["protocol"]),
                        device=r.get("device"), torch=r.get("torch_version"), finished=r.get("finished_at"))
             for m in METRICS:
                 row[f"test_{m}"] = chosen["test"][m]
@@ -72,6 +84,7 @@ def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:
         row["torch"] = " ".join(sorted({str(t) for t in group["torch"]}))
         row["last_finished"] = max(str(f) for f in group["finished"])
         row["dataset_fingerprint"] = group["fingerprint"].iloc[0]
+        row["profile_hash"] = " ".join(sorted(set(group["profile_hash"])))
         out.append(row)
     table = pd.DataFrame(out)
     table["_ratio"] = table["ratio"].map(lambda n: float(ratio_from_config(n)))
@@ -99,7 +112,8 @@ def markdown(table: pd.DataFrame) -> str:
         lines += [title, "", f"Test {headline} accuracy (%), mean ± std over seeds; model selection: {rule}.", ""]
         commits = sorted({c[:12] + ("+dirty" if c.endswith("+dirty") else "") for cs in part["commits"] for c in str(cs).split()})
         lines += [
-            f"Provenance: biasbench {', '.join(commits)}; dataset fingerprints "
+            f"Provenance: biasbench {', '.join(commits)}; "
+            f"profile hash {', '.join(sorted({h for hs in part['profile_hash'] for h in str(hs).split()}))}; dataset fingerprints "
             f"{', '.join(sorted({str(f)[:12] for f in part['dataset_fingerprint']}))}; "
             f"{'; '.join(sorted(set(part['devices'])))}; torch {' '.join(sorted(set(part['torch'])))}; "
             f"last run finished {max(part['last_finished'])}.",
