@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -254,8 +255,10 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     for w in more:
         print(f"warning: {w}", file=sys.stderr)
     table = leaderboard.aggregate(runs, args.selection)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):
+        raise UserError(f"--name must be a file name stem (letters, digits, '.', '_', '-'), got {args.name!r}")
     try:
-        csv_path, md_path = leaderboard.write(table, Path(args.out))
+        csv_path, md_path = leaderboard.write(table, Path(args.out), args.name)
     except OSError as exc:
         raise UserError(f"cannot write the leaderboard to {args.out}: {exc.strerror or exc}") from None
     print(leaderboard.markdown(table))
@@ -629,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="aggregate run records into leaderboard.csv and leaderboard.md",
         description=(
             "Read every run record in RESULTS/runs, aggregate over seeds (mean ± std) per dataset, ratio, "
-            "method, profile and variant, and write OUT/leaderboard.csv and OUT/leaderboard.md. Test "
+            "method, profile and variant, and write OUT/NAME.csv and OUT/NAME.md. Test "
             "metrics are taken at the evaluation a model-selection rule picks: valid (default), final, or "
             "oracle (best test, as DisEnt reports; only for reproducing published numbers)."
         ),
@@ -638,6 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
     lb.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
     lb.add_argument("--selection", choices=("valid", "final", "oracle"), default="valid", help="model selection rule (default: valid)")
+    lb.add_argument("--name", default="leaderboard", metavar="NAME",
+                    help="file name stem: OUT/NAME.csv and OUT/NAME.md (default: leaderboard), e.g. cmnist-cpu")
     lb.set_defaults(func=_cmd_leaderboard)
 
     plot = sub.add_parser("plot", help="plot run records (accuracy vs density, as REST Fig. 3)")

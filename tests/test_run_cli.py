@@ -100,6 +100,15 @@ def test_profile_hash_names_the_recorded_protocol_and_shows_a_mixed_row(results,
     assert len(mixed.loc[("erm", "5pct"), "profile_hash"].split()) == 1
 
 
+def test_leaderboard_name_sets_the_file_stem_and_refuses_a_path(results, tmp_path, capsys):
+    assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path), "--name", "cmnist-cpu"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmnist-cpu.csv", "cmnist-cpu.md"]
+    assert (tmp_path / "cmnist-cpu.md").read_text().startswith("# Leaderboard: cmnist-cpu\n")
+    assert len(pd.read_csv(tmp_path / "cmnist-cpu.csv")) == 4
+    code, _, err = run(capsys, "leaderboard", "--results", str(results), "--out", str(tmp_path), "--name", "../x")
+    assert_one_line_error(code, err, "--name must be a file name stem", "'../x'")
+
+
 def test_oracle_selection_is_labelled(results, tmp_path, capsys):
     assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path), "--selection", "oracle"]) == 0
     assert "oracle (best test" in (tmp_path / "leaderboard.md").read_text()

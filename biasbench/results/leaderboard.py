@@ -151,10 +151,12 @@ def _cost_cells(r) -> list[str]:
             num(r.get("train_flops_ratio"), ".3g", "x"), num(r.get("inference_flops_ratio"), ".3g", "x")]
 
 
-def write(table: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
+def write(table: pd.DataFrame, out_dir: Path, name: str = "leaderboard") -> tuple[Path, Path]:
+    """OUT/NAME.csv and OUT/NAME.md, each written atomically (a reader never sees half a table)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = out_dir / "leaderboard.csv", out_dir / "leaderboard.md"
+    csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     atomic.write_text(csv_path, table.to_csv(index=False, float_format="%.4f"))
-    atomic.write_text(md_path, "# Leaderboard\n\n" + markdown(table))
+    title = "Leaderboard" if name == "leaderboard" else f"Leaderboard: {name}"
+    atomic.write_text(md_path, f"# {title}\n\n" + markdown(table))
     return csv_path, md_path
