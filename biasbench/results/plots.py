@@ -36,7 +36,7 @@ def density_table(runs: pd.DataFrame, dataset: str, ratio: str, profile: str) ->
         for metric, _ in PANELS:
             values = g[f"test_{metric}"].astype(float) * 100
             row[f"{metric}_mean"] = values.mean()
-            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else 0.0
+            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else float("nan")  # undefined for one seed
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["method", "density"]).reset_index(drop=True)
 
@@ -57,7 +57,7 @@ def plot_density(table: pd.DataFrame, title: str, out: Path) -> Path:
             t = sparse[sparse["method"] == method]
             if t.empty:
                 continue
-            m, s = t[f"{metric}_mean"], t[f"{metric}_std"]
+            m, s = t[f"{metric}_mean"], t[f"{metric}_std"].fillna(0.0)  # one seed: no band
             seeds = f"{t['n_seeds'].min()}" + (f"-{t['n_seeds'].max()}" if t["n_seeds"].nunique() > 1 else "")
             ax.plot(t["density"], m, "-o", color=colour, ms=3.5, label=f"{name} (n={seeds})")
             ax.fill_between(t["density"], m - s, m + s, color=colour, alpha=0.18, lw=0)
@@ -65,7 +65,7 @@ def plot_density(table: pd.DataFrame, title: str, out: Path) -> Path:
             t = table[table["method"] == method]
             if t.empty:
                 continue
-            m, s = float(t[f"{metric}_mean"].iloc[0]), float(t[f"{metric}_std"].iloc[0])
+            m, s = float(t[f"{metric}_mean"].iloc[0]), float(t[f"{metric}_std"].fillna(0.0).iloc[0])
             ax.axhline(m, color=colour, ls="--", lw=1.2, label=f"{name} (n={t['n_seeds'].iloc[0]})")
             ax.axhspan(m - s, m + s, color=colour, alpha=0.08, lw=0)
         ax.set_xscale("log")
