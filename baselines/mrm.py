@@ -12,7 +12,8 @@ biasbench/protocol.py):
    added in `before_step`, so the logged train loss stays a cross-entropy
    (the penalty itself is ~1e-4 x 2 x 661k = 132 on the Simple CNN).
 3. Subnetwork retrain: the `cfg.density` share of prunable weights with the
-   largest logits (REST's pi > 0, moved to the target density) is fixed in a
+   largest logits (REST's pi > 0, moved to the target density; per layer,
+   each layer keeping its ERK count: `MRMParams.allocation`) is fixed in a
    static `SparseEngine`; the model goes back to w0, the trainer's optimizer
    state for it is dropped, and ERM trains the masked model.
 
@@ -34,7 +35,7 @@ from biasbench import rng
 from biasbench.baselines.base import Batch, Method, TrainInfo
 from biasbench.errors import UserError
 from biasbench.runconfig import RunConfig
-from biasbench.training.sparse import SparseEngine, SparseSettings, _topk_mask, prunable_layers
+from biasbench.training.sparse import SparseEngine, SparseSettings, _topk_mask, layer_densities, prunable_layers
 
 
 def stage_ends(steps: int, fractions) -> tuple[int, int]:
@@ -55,11 +56,22 @@ def hard_gumbel_sigmoid(logits: torch.Tensor, tau: float, generator: torch.Gener
     return soft + ((soft > 0.5).to(soft.dtype) - soft).detach()
 
 
-def top_share(logits: list[torch.Tensor], density: float) -> list[torch.Tensor]:
-    """Bool masks keeping the round(density x total) largest logits over all layers together."""
-    flat = torch.cat([t.detach().flatten() for t in logits])
-    keep = _topk_mask(flat, round(density * flat.numel()))
-    return [part.view_as(t) for part, t in zip(keep.split([t.numel() for t in logits]), logits)]
+def top_share(logits: list[torch.Tensor], density: float, allocation: str = "erk") -> list[torch.Tensor]:
+    """Bool masks keeping the largest logits, `density` of all prunable weights.
+
+    allocation "erk": each layer keeps its ERK count (the sparse engine's
+    init counts, as RigL and REST get) and the probe picks which weights;
+    "global": the round(density x total) largest logits over all layers
+    together, which can leave a layer almost empty (see MRMParams).
+    """
+    if allocation == "global":
+        flat = torch.cat([t.detach().flatten() for t in logits])
+        keep = _topk_mask(flat, round(density * flat.numel()))
+        return [part.view_as(t) for part, t in zip(keep.split([t.numel() for t in logits]), logits)]
+    if allocation != "erk":
+        raise ValueError(f"unknown mask allocation {allocation!r} (erk or global)")
+    densities = layer_densities([t.shape for t in logits], density, "erk")
+    return [_topk_mask(t.detach(), round(d * t.numel())) for t, d in zip(logits, densities)]
 
 
 class MRM(Method):
@@ -69,6 +81,7 @@ class MRM(Method):
         super().__init__(model, cfg, train)
         params = cfg.method_params()
         self.alpha, self.tau = float(params["alpha"]), float(params["temperature"])
+        self.allocation = str(params["allocation"])
         self.ends = stage_ends(cfg.steps, params["stage_fractions"])
         self.layers = prunable_layers(model)
         self.initial: dict[str, torch.Tensor] | None = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -124,7 +137,7 @@ class MRM(Method):
 
     def _start_subnetwork(self, optimizer: torch.optim.Optimizer | None) -> None:
         """Stage 3: fix the mask, reset the model to w0 and its optimizer state to fresh."""
-        keep = top_share(self.logits, float(self.cfg.density))
+        keep = top_share(self.logits, float(self.cfg.density), self.allocation)
         self.model.load_state_dict(self.initial)
         if optimizer is not None:
             for p in self.model.parameters():

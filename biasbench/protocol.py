@@ -171,9 +171,19 @@ class MRMParams:
     Final mask: REST §3 thresholds pi > 0 and repeats stages 2-3 "until the
     desired level of sparsity is achieved"; one pass of a fixed budget cannot
     repeat, so the threshold moves instead: the run's density (REST's best
-    per ratio, or --density) of all prunable weights with the largest logits
-    (global: the probe, not ERK, decides each layer's share). That is pi > 0
-    whenever the penalty has left exactly that many logits positive.
+    per ratio, or --density) of prunable weights with the largest logits.
+    That is pi > 0 whenever the penalty has left exactly that many logits
+    positive.
+    Allocation over layers (`allocation`): "erk" (default) keeps in each layer
+    the count ERK gives it, the same counts RigL and REST start from, and the
+    probe decides which weights. Measured on real CMNIST (`cpu`, 2026-11-25):
+    the first version took the top logits over all layers together
+    ("global", kept as an option), and at density 0.005 that left 11 of
+    524,288 weights in the Simple CNN's third conv: a disconnected network at
+    chance (10.0-13.4 % unbiased at 2 %) that says nothing about MRM. REST's
+    text does not say how MRM's density was reached; one threshold pi > 0
+    over a penalty as uniform as alpha x sum(pi) is a global rule, but it is
+    iterated there "until the desired level", which a fixed budget cannot do.
     """
 
     stage_fractions: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
@@ -181,6 +191,7 @@ class MRMParams:
     temperature: float = 1.0
     mask_init: float = 2.0
     mask_lr: float = 1e-2
+    allocation: str = "erk"  # per-layer counts of the subnetwork: "erk" or "global" (see above)
 
 
 def _per_ratio(values: tuple[float, float, float, float]) -> dict:

@@ -85,10 +85,31 @@ def test_hard_gumbel_sigmoid_is_binary_seeded_and_passes_the_soft_gradient():
     assert logits.grad[1] > 0 and logits.grad[0] < 1e-9  # the soft sample's sigmoid slope
 
 
-def test_top_share_keeps_the_largest_logits_over_all_layers():
+def test_top_share_global_keeps_the_largest_logits_over_all_layers():
     logits = [torch.tensor([3.0, -1.0]), torch.tensor([[0.5, 2.0], [-2.0, 1.0]])]
-    keep = top_share(logits, 0.5)  # 3 of 6: 3.0, 2.0, 1.0
+    keep = top_share(logits, 0.5, "global")  # 3 of 6: 3.0, 2.0, 1.0
     assert keep[0].tolist() == [True, False] and keep[1].tolist() == [[False, True], [False, True]]
+
+
+def test_top_share_erk_keeps_each_layers_erk_count_so_no_layer_is_emptied():
+    from biasbench.training.models import create
+    from biasbench.training.sparse import SparseEngine, SparseSettings, prunable_layers
+
+    model = create("simple_cnn", 10)
+    shapes = [m.weight.shape for _, m in prunable_layers(model)]
+    # the third conv's logits are all below every other layer's: a global top-k at 0.005 keeps none of them
+    logits = [torch.rand(s, generator=torch.Generator().manual_seed(i)) + (0.0 if i == 2 else 5.0)
+              for i, s in enumerate(shapes)]
+    assert int(top_share(logits, 0.005, "global")[2].sum()) == 0
+    keep = top_share(logits, 0.005, "erk")
+    engine = SparseEngine(create("simple_cnn", 10), SparseSettings(density=0.005, update_frequency=0,
+                                                                   total_steps=10), seed=0)
+    assert [int(k.sum()) for k in keep] == engine.counts  # RigL/REST's per-layer counts at the same density
+    assert all(c > 0 for c in engine.counts)
+    for layer_logits, layer_keep in zip(logits, keep):  # within a layer, the largest logits win
+        assert layer_logits[layer_keep].min() >= layer_logits[~layer_keep].max()
+    with pytest.raises(ValueError, match="unknown mask allocation"):
+        top_share(logits, 0.005, "random")
 
 
 def test_density_is_the_protocol_target_or_the_flag():
