@@ -73,3 +73,18 @@ def test_plot_density_cli_writes_a_png_and_refuses_what_it_cannot_plot(tmp_path)
                                 "conflicting_mean": 1, "conflicting_std": 0}])
     with pytest.raises(Exception, match="no sparse runs"):
         plots.plot_density(only_dense, "t", tmp_path / "x.png")
+
+
+def test_leaderboard_markdown_folds_a_density_sweep_into_one_table():
+    from biasbench.results.leaderboard import aggregate, markdown
+
+    recs = records() + [record("rest", 41, 0.05, 0.70, 0.60)]  # REST at its default density: variant ''
+    runs, _ = runs_table(recs)
+    md = markdown(aggregate(runs))
+    titles = [line for line in md.splitlines() if line.startswith("## ")]
+    assert titles == ["## cmnist · profile `cpu`", "## cmnist · profile `cpu` · `steps=10`",
+                      "## cmnist · profile `cpu` · density sweep"]  # not one section per density
+    rows = [line.split(" | ") for line in md.split("density sweep")[1].splitlines() if line.startswith("| 1pct")]
+    assert [(r[1], r[2], r[8]) for r in rows] == [  # method, n, density: sorted, the default-density row included
+        ("rest", "3", "0.001"), ("rest", "1", "0.05"), ("rest", "3", "0.05"), ("rest", "3", "0.5"), ("rigl", "1", "0.05")]
+    assert rows[0][3] == "61.0 ± 2.0"  # mean ± std over the three seeds at density 0.001

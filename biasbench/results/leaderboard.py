@@ -98,48 +98,88 @@ def cell(mean: float, std: float) -> str:
     return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
 
 
+def is_density_variant(variant: str) -> bool:
+    """True for a variant that changes only a sparse method's density (a density sweep's runs)."""
+    keys = [k for k in str(variant).split(",") if k]
+    return bool(keys) and all(k.startswith("density=") for k in keys)
+
+
 def markdown(table: pd.DataFrame) -> str:
-    """Per dataset/profile/variant: method x ratio of the headline test metric, then all metrics."""
+    """Per dataset/profile/variant: method x ratio of the headline test metric, then all metrics.
+
+    Density-only variants (a sweep's 14 densities) are not one section each:
+    they go, with the same ratios' default-density sparse rows, into one
+    density-sweep table per dataset/profile, sorted by method and density.
+    """
     if table.empty:
         return "No runs yet.\n"
+    sweep_mask = table["variant"].map(is_density_variant)
     lines = []
-    for (dataset, profile, variant, selection), part in table.groupby(
+    for (dataset, profile, variant, selection), part in table[~sweep_mask].groupby(
         ["dataset", "profile", "variant", "selection"], sort=False
     ):
-        headline = part["headline"].iloc[0]
-        title = f"## {dataset} · profile `{profile}`" + (f" · `{variant}`" if variant else "")
-        rule = "oracle (best test; reproduces DisEnt-style numbers only)" if selection == "oracle" else selection
-        lines += [title, "", f"Test {headline} accuracy (%), mean ± std over seeds; model selection: {rule}.", ""]
-        commits = sorted({c[:12] + ("+dirty" if c.endswith("+dirty") else "") for cs in part["commits"] for c in str(cs).split()})
-        lines += [
-            f"Provenance: biasbench {', '.join(commits)}; "
-            f"profile hash {', '.join(sorted({h for hs in part['profile_hash'] for h in str(hs).split()}))}; dataset fingerprints "
-            f"{', '.join(sorted({str(f)[:12] for f in part['dataset_fingerprint']}))}; "
-            f"{'; '.join(sorted(set(part['devices'])))}; torch {' '.join(sorted(set(part['torch'])))}; "
-            f"last run finished {max(part['last_finished'])}.",
-            "",
-        ]
-        ratios = list(dict.fromkeys(part["ratio"]))
-        lines.append("| method | " + " | ".join(ratios) + " |")
-        lines.append("|---" * (len(ratios) + 1) + "|")
-        for method, rows in part.groupby("method", sort=True):
-            cells = []
-            for ratio in ratios:
-                hit = rows[rows["ratio"] == ratio]
-                cells.append(
-                    cell(hit[f"test_{headline}_mean"].iloc[0], hit[f"test_{headline}_std"].iloc[0])
-                    + f" (n={hit['n_seeds'].iloc[0]})" if len(hit) else "-"
-                )
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        lines += ["", "All test metrics (%), and cost (density of the prunable weights, nonzero parameters, "
-                  "training and inference FLOPs as a fraction of the dense model's):", "",
-                  "| ratio | method | n | " + " | ".join(METRICS) + " | density | params | train FLOPs | infer. FLOPs |",
-                  "|---" * (len(METRICS) + 7) + "|"]
-        for _, r in part.iterrows():
-            cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS] + _cost_cells(r)
-            lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += _section(part, dataset, profile, variant, selection)
+    for (dataset, profile, selection), part in table[sweep_mask].groupby(["dataset", "profile", "selection"], sort=False):
+        base = table[(table["dataset"] == dataset) & (table["profile"] == profile) & (table["selection"] == selection)
+                     & (table["variant"] == "") & table["method"].isin(set(part["method"]))
+                     & table["ratio"].isin(set(part["ratio"]))]
+        lines += _sweep_section(pd.concat([part, base]), dataset, profile, selection)
     return "\n".join(lines)
+
+
+def _header(part: pd.DataFrame, title: str, selection: str) -> list[str]:
+    headline = part["headline"].iloc[0]
+    rule = "oracle (best test; reproduces DisEnt-style numbers only)" if selection == "oracle" else selection
+    commits = sorted({c[:12] + ("+dirty" if c.endswith("+dirty") else "") for cs in part["commits"] for c in str(cs).split()})
+    return [
+        title, "", f"Test {headline} accuracy (%), mean ± std over seeds; model selection: {rule}.", "",
+        f"Provenance: biasbench {', '.join(commits)}; "
+        f"profile hash {', '.join(sorted({h for hs in part['profile_hash'] for h in str(hs).split()}))}; dataset fingerprints "
+        f"{', '.join(sorted({str(f)[:12] for f in part['dataset_fingerprint']}))}; "
+        f"{'; '.join(sorted(set(part['devices'])))}; torch {' '.join(sorted(set(part['torch'])))}; "
+        f"last run finished {max(part['last_finished'])}.",
+        "",
+    ]
+
+
+_METRIC_HEADER = ("All test metrics (%), and cost (density of the prunable weights, nonzero parameters, "
+                  "training and inference FLOPs as a fraction of the dense model's):")
+_COST_COLUMNS = " | density | params | train FLOPs | infer. FLOPs |"
+
+
+def _section(part: pd.DataFrame, dataset: str, profile: str, variant: str, selection: str) -> list[str]:
+    headline = part["headline"].iloc[0]
+    lines = _header(part, f"## {dataset} · profile `{profile}`" + (f" · `{variant}`" if variant else ""), selection)
+    ratios = list(dict.fromkeys(part["ratio"]))
+    lines.append("| method | " + " | ".join(ratios) + " |")
+    lines.append("|---" * (len(ratios) + 1) + "|")
+    for method, rows in part.groupby("method", sort=True):
+        cells = []
+        for ratio in ratios:
+            hit = rows[rows["ratio"] == ratio]
+            cells.append(
+                cell(hit[f"test_{headline}_mean"].iloc[0], hit[f"test_{headline}_std"].iloc[0])
+                + f" (n={hit['n_seeds'].iloc[0]})" if len(hit) else "-"
+            )
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", _METRIC_HEADER, "", "| ratio | method | n | " + " | ".join(METRICS) + _COST_COLUMNS,
+              "|---" * (len(METRICS) + 7) + "|"]
+    for _, r in part.iterrows():
+        cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS] + _cost_cells(r)
+        lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _sweep_section(part: pd.DataFrame, dataset: str, profile: str, selection: str) -> list[str]:
+    part = part.assign(_r=part["ratio"].map(lambda n: float(ratio_from_config(n))))
+    part = part.sort_values(["_r", "method", "density", "variant"])
+    lines = _header(part, f"## {dataset} · profile `{profile}` · density sweep", selection)
+    lines += [_METRIC_HEADER + " one row per density; the CSV has them as variants `density=D`.", "",
+              "| ratio | method | n | " + " | ".join(METRICS) + _COST_COLUMNS, "|---" * (len(METRICS) + 7) + "|"]
+    for _, r in part.iterrows():
+        cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS] + _cost_cells(r)
+        lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _cost_cells(r) -> list[str]:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from biasbench import atomic
 from biasbench.errors import UserError
+from biasbench.results.leaderboard import is_density_variant
 
 SPARSE_STYLE = {"rigl": ("tab:blue", "RigL"), "rest": ("tab:red", "REST"), "mrm": ("tab:purple", "MRM")}
 DENSE_STYLE = {"erm": ("tab:green", "ERM (dense)"), "reweighted_erm": ("tab:olive", "reweighted ERM (dense)")}
@@ -26,7 +27,7 @@ def density_table(runs: pd.DataFrame, dataset: str, ratio: str, profile: str) ->
     part = runs[(runs["dataset"] == dataset) & (runs["ratio"] == ratio) & (runs["profile"] == profile)]
     part = part[part["method"].isin(list(SPARSE_STYLE) + list(DENSE_STYLE))].copy()
     # only variants that differ from the profile by density alone (e.g. not shorter budgets)
-    part = part[part["variant"].map(lambda v: all(k.startswith("density=") for k in v.split(",") if k))]
+    part = part[part["variant"].map(lambda v: v == "" or is_density_variant(v))]
     if part.empty:
         return pd.DataFrame()
     part["density"] = part["density"].fillna(1.0).round(6)
