@@ -3,7 +3,7 @@
 (a) biasbench's trainer (tensors in memory, batches by index, the method interface),
 (b) the reference repos' pipeline: PNG files -> PIL -> ToTensor -> DataLoader with workers,
 (c) compute only: the same model and optimizer on one fixed random batch.
-(d) other methods (`--methods`, default lff,disent,mrm) through the trainer as in (a);
+(d) other methods (`--methods`, default lff,disent,mrm,rigl,rest) through the trainer as in (a);
     their step time relative to ERM's is (a)'s img/s over theirs (MRM: the mean over
     its three stages, run in their protocol shares).
 
@@ -158,7 +158,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for (b)")
     parser.add_argument("--data-dir", type=Path, help="root with a generated cmnist (default: build one in a temp dir)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "train_throughput.json")
-    parser.add_argument("--methods", default="lff,disent,mrm",
+    parser.add_argument("--methods", default="lff,disent,mrm,rigl,rest",
                         help="(d) other methods through the same trainer, reported as step time relative to ERM (a)")
     args = parser.parse_args()
     device = torch.device(args.device)
