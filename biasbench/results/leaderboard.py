@@ -162,20 +162,20 @@ def _section(part: pd.DataFrame, dataset: str, profile: str, variant: str, selec
                 + f" (n={hit['n_seeds'].iloc[0]})" if len(hit) else "-"
             )
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines += ["", _METRIC_HEADER, "", "| ratio | method | n | " + " | ".join(METRICS) + _COST_COLUMNS,
-              "|---" * (len(METRICS) + 7) + "|"]
-    for _, r in part.iterrows():
-        cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS] + _cost_cells(r)
-        lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    return lines + [""] + _metrics_table(part, _METRIC_HEADER)
 
 
 def _sweep_section(part: pd.DataFrame, dataset: str, profile: str, selection: str) -> list[str]:
     part = part.assign(_r=part["ratio"].map(lambda n: float(ratio_from_config(n))))
     part = part.sort_values(["_r", "method", "density", "variant"])
     lines = _header(part, f"## {dataset} · profile `{profile}` · density sweep", selection)
-    lines += [_METRIC_HEADER + " one row per density; the CSV has them as variants `density=D`.", "",
-              "| ratio | method | n | " + " | ".join(METRICS) + _COST_COLUMNS, "|---" * (len(METRICS) + 7) + "|"]
+    return lines + _metrics_table(part, _METRIC_HEADER + " one row per density; the CSV has them as variants `density=D`.")
+
+
+def _metrics_table(part: pd.DataFrame, caption: str) -> list[str]:
+    """Every test metric and the cost columns, one row per table row."""
+    lines = [caption, "", "| ratio | method | n | " + " | ".join(METRICS) + _COST_COLUMNS,
+             "|---" * (len(METRICS) + 7) + "|"]
     for _, r in part.iterrows():
         cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS] + _cost_cells(r)
         lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
