@@ -35,7 +35,7 @@ from biasbench import rng
 from biasbench.baselines.base import Batch, Method, TrainInfo
 from biasbench.errors import UserError
 from biasbench.runconfig import RunConfig
-from biasbench.training.sparse import SparseEngine, SparseSettings, _topk_mask, layer_densities, prunable_layers
+from biasbench.training.sparse import SparseEngine, SparseSettings, _topk_mask, layer_counts, prunable_layers
 
 
 def stage_ends(steps: int, fractions) -> tuple[int, int]:
@@ -70,8 +70,8 @@ def top_share(logits: list[torch.Tensor], density: float, allocation: str = "erk
         return [part.view_as(t) for part, t in zip(keep.split([t.numel() for t in logits]), logits)]
     if allocation != "erk":
         raise ValueError(f"unknown mask allocation {allocation!r} (erk or global)")
-    densities = layer_densities([t.shape for t in logits], density, "erk")
-    return [_topk_mask(t.detach(), round(d * t.numel())) for t, d in zip(logits, densities)]
+    counts = layer_counts([t.shape for t in logits], density, "erk")
+    return [_topk_mask(t.detach(), k) for t, k in zip(logits, counts)]
 
 
 class MRM(Method):

@@ -248,6 +248,8 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from biasbench.results import leaderboard
     from biasbench.results.store import RunStore
 
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):  # checked before any record is read
+        raise UserError(f"--name must be a file name stem (letters, digits, '.', '_', '-'), got {args.name!r}")
     records, warnings = RunStore(Path(args.results)).records()
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -255,8 +257,6 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     for w in more:
         print(f"warning: {w}", file=sys.stderr)
     table = leaderboard.aggregate(runs, args.selection)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):
-        raise UserError(f"--name must be a file name stem (letters, digits, '.', '_', '-'), got {args.name!r}")
     try:
         csv_path, md_path = leaderboard.write(table, Path(args.out), args.name)
     except OSError as exc:

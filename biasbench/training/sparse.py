@@ -93,6 +93,11 @@ def layer_densities(shapes: list[torch.Size], density: float, init: str) -> list
         dense |= over
 
 
+def layer_counts(shapes: list[torch.Size], density: float, init: str) -> list[int]:
+    """Active weights per layer: `layer_densities` rounded to whole weights (within 1/2 weight a layer)."""
+    return [round(d * math.prod(s)) for d, s in zip(layer_densities(shapes, density, init), shapes)]
+
+
 def _seeded_scores(shape: torch.Size, seed: int, stream: str) -> torch.Tensor:
     """Uniform scores in [0, 1) from counter-based hashes: the same on every machine and device."""
     n = math.prod(shape)
@@ -129,7 +134,7 @@ class SparseEngine:
             self.densities = [c / t.numel() for c, t in zip(self.counts, self.masks)]
         else:
             self.densities = layer_densities(shapes, settings.density, settings.init)
-            self.counts = [round(d * math.prod(s)) for d, s in zip(self.densities, shapes)]
+            self.counts = layer_counts(shapes, settings.density, settings.init)
             for i, ((_, m), k) in enumerate(zip(self.layers, self.counts)):
                 scores = _seeded_scores(m.weight.shape, seed, f"sparse-init/{i}").to(m.weight.device)
                 self.masks.append(_topk_mask(scores, k))
