@@ -39,6 +39,8 @@ class TrainInfo:
 class Method:
     uses_beta = False  # reads cfg.beta (reweighting)
     uses_density = False  # reads cfg.density (sparse training)
+    default_density = True  # without --density, the profile's density (False: the method decides, cfg.density None)
+    uses_bias_labels = False  # trains with ground-truth bias labels (leaderboards' bias_labels column)
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         self.model, self.cfg, self.train = model, cfg, train
@@ -69,6 +71,11 @@ class Method:
     def selectable(self, step: int) -> bool:
         """Whether the evaluation after `step` may be picked by model selection (MRM: only its final stage's)."""
         return True
+
+    def total_steps(self) -> int:
+        """Optimizer steps the run trains: the common budget, or more for a method whose final model
+        trains the common budget after earlier stages (MRM)."""
+        return self.cfg.steps
 
     def dense_steps(self) -> int:
         """Steps whose training FLOPs are dense whatever the final masks (MRM's stages 1-2)."""

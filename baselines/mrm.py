@@ -1,21 +1,22 @@
 """Modular Risk Minimization (Zhang et al., ICML 2021), as the REST paper describes it (§3).
 
-One run of `cfg.steps` optimizer steps in three stages (thirds by default,
-`MRMParams.stage_fractions`; the numbers and their sources are in
-biasbench/protocol.py):
+Three stages; stage 3, the subnetwork MRM reports, trains the common budget
+`cfg.steps`, and stages 1-2 come before it (`MRMParams.stage_lengths`, each
+one common budget by default; the numbers and their sources are in
+biasbench/protocol.py), so a run is `total_steps()` optimizer steps:
 1. ERM on the full model from its initial weights w0 (kept from construction).
 2. Module structure probe: the model is frozen (weights, biases, BN
-   statistics); one logit pi per prunable weight (the sparse engine's
+   statistics) and run in eval mode; one logit pi per prunable weight (the sparse engine's
    `prunable_layers`) learns CE(f(m * w)) + alpha * sum(pi), m a hard
    Gumbel-sigmoid sample of pi with straight-through gradients, with its own
    Adam (the reference's separate mask optimizer). The penalty's gradient is
    added in `before_step`, so the logged train loss stays a cross-entropy
    (the penalty itself is ~1e-4 x 2 x 661k = 132 on the Simple CNN).
-3. Subnetwork retrain: the `cfg.density` share of prunable weights with the
-   largest logits (REST's pi > 0, moved to the target density; per layer,
-   each layer keeping its ERK count: `MRMParams.allocation`) is fixed in a
-   static `SparseEngine`; the model goes back to w0, the trainer's optimizer
-   state for it is dropped, and ERM trains the masked model.
+3. Subnetwork retrain: the weights with pi > 0 (REST §3; or, with --density,
+   the `cfg.density` share with the largest logits, per layer as
+   `MRMParams.allocation` says) are fixed in a static `SparseEngine`; the
+   model goes back to w0, the trainer's optimizer state for it is dropped,
+   and ERM trains the masked model for `cfg.steps` steps.
 
 Stages switch in `after_step`, so a checkpoint taken at any evaluation holds
 the stage, w0 and the logits (stages 1-2) or the masks (stage 3). Gumbel noise
@@ -38,14 +39,12 @@ from biasbench.runconfig import RunConfig
 from biasbench.training.sparse import SparseEngine, SparseSettings, _topk_mask, layer_counts, prunable_layers
 
 
-def stage_ends(steps: int, fractions) -> tuple[int, int]:
-    """Last step of stage 1 and of stage 2; every stage gets at least one step."""
-    if steps < 3:
-        raise UserError(f"mrm needs at least 3 steps (one per stage), got {steps}")
-    total = sum(fractions)
-    end1 = min(max(1, round(steps * fractions[0] / total)), steps - 2)
-    end2 = min(max(end1 + 1, round(steps * (fractions[0] + fractions[1]) / total)), steps - 1)
-    return end1, end2
+def stage_ends(steps: int, lengths) -> tuple[int, int]:
+    """Last step of stage 1 and of stage 2, each `lengths[i]` x `steps` long (at least one step)."""
+    if steps < 1:
+        raise UserError(f"mrm needs at least 1 step, got {steps}")
+    end1 = max(1, round(steps * float(lengths[0])))
+    return end1, end1 + max(1, round(steps * float(lengths[1])))
 
 
 def hard_gumbel_sigmoid(logits: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
@@ -75,14 +74,15 @@ def top_share(logits: list[torch.Tensor], density: float, allocation: str = "erk
 
 
 class MRM(Method):
-    uses_density = True  # the subnetwork's density: REST's best per ratio (protocol.density) or --density
+    uses_density = True  # --density fixes the subnetwork's density; without it the probe decides (pi > 0)
+    default_density = False
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)
         params = cfg.method_params()
         self.alpha, self.tau = float(params["alpha"]), float(params["temperature"])
         self.allocation = str(params["allocation"])
-        self.ends = stage_ends(cfg.steps, params["stage_fractions"])
+        self.ends = stage_ends(cfg.steps, params["stage_lengths"])
         self.layers = prunable_layers(model)
         self.initial: dict[str, torch.Tensor] | None = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.logits = [nn.Parameter(torch.full_like(m.weight, float(params["mask_init"]))) for _, m in self.layers]
@@ -98,8 +98,13 @@ class MRM(Method):
         values = {name: p.detach() for name, p in self.model.named_parameters()}
         for (name, m), mask in zip(self.layers, masks):
             values[f"{name}.weight"] = m.weight.detach() * mask
-        values.update({name: b.clone() for name, b in self.model.named_buffers()})  # BN statistics stay stage 1's
-        return torch.func.functional_call(self.model, values, (x,))
+        values.update({name: b.clone() for name, b in self.model.named_buffers()})
+        mode = self.model.training
+        self.model.eval()  # BN normalises with stage 1's running statistics, as the masking reference does
+        try:
+            return torch.func.functional_call(self.model, values, (x,))
+        finally:
+            self.model.train(mode)
 
     def _generator(self, step: int) -> torch.Generator:
         seed = int(rng.hash_keys(self.cfg.seed, "mrm-gumbel", np.array([step]))[0])
@@ -132,12 +137,22 @@ class MRM(Method):
         if step == self.ends[1]:
             self._start_subnetwork(optimizer)
 
+    def total_steps(self) -> int:
+        return self.ends[1] + self.cfg.steps
+
     def _settings(self) -> SparseSettings:
-        return SparseSettings(density=float(self.cfg.density), update_frequency=0, total_steps=self.cfg.steps)
+        density = float(self.cfg.density) if self.cfg.density is not None else 1.0  # static masks: counts are theirs
+        return SparseSettings(density=density, update_frequency=0, total_steps=self.total_steps())
+
+    def final_masks(self) -> list[torch.Tensor]:
+        """pi > 0 (the probe decides), or the cfg.density share with the largest logits."""
+        if self.cfg.density is None:
+            return [t.detach() > 0 for t in self.logits]
+        return top_share(self.logits, float(self.cfg.density), self.allocation)
 
     def _start_subnetwork(self, optimizer: torch.optim.Optimizer | None) -> None:
         """Stage 3: fix the mask, reset the model to w0 and its optimizer state to fresh."""
-        keep = top_share(self.logits, float(self.cfg.density), self.allocation)
+        keep = self.final_masks()
         self.model.load_state_dict(self.initial)
         if optimizer is not None:
             for p in self.model.parameters():

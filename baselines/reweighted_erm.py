@@ -16,6 +16,7 @@ from biasbench.baselines.base import Batch, Method
 
 class ReweightedERM(Method):
     uses_beta = True
+    uses_bias_labels = True  # beta weights the samples whose bias label disagrees with their label
 
     def sample_weights(self) -> torch.Tensor | None:
         if self.cfg.protocol.reweight == "resample":

@@ -21,7 +21,7 @@ def settings_for(cfg: RunConfig) -> SparseSettings:
     return SparseSettings(
         density=float(cfg.density), init=p.sparse_init, growth=p.sparse_growth,
         update_frequency=p.update_frequency, drop_fraction=p.drop_fraction, drop_floor=p.drop_floor,
-        update_end=p.update_end, total_steps=cfg.steps,
+        update_end=p.update_end, total_steps=cfg.steps, moments=str(cfg.method_params().get("moments", "dense")),
     )
 
 

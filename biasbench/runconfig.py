@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from biasbench.errors import UserError
-from biasbench.protocol import DENSITY_SWEEP, PROFILES, TrainProtocol
+from biasbench.protocol import DENSITY_SWEEP, PROFILES, REST_PUBLISHED_DENSITY, TrainProtocol
+
+REST_PUBLISHED = "rest-published"  # --density: REST Table 2's best density per ratio (a named variant)
 from biasbench.ratios import config_name
 
 
@@ -33,12 +35,16 @@ class RunConfig:
     beta: float | None  # None for methods that do not reweight
     density: float | None  # None for dense methods
     overrides: dict  # what the user changed from the profile, e.g. {"steps": 200}
+    # How `density` was chosen ("valid", "prior", "user", "rest-published"; None: dense). It does not change
+    # the computation, so it is recorded beside the config (record["density_rule"]), not in the run id.
+    density_rule: str | None = None
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
+        out.pop("density_rule")
         out["protocol"] = {
             k: v for k, v in out["protocol"].items()
-            if k not in ("beta", "density", "seeds", "steps", "epochs", "eval_every", "methods")
+            if k not in ("beta", "density", "chosen_density", "seeds", "steps", "epochs", "eval_every", "methods")
         }
         params = self.method_params()
         if params:  # only methods with their own hyperparameters record them: other run ids stay as they were
@@ -90,9 +96,11 @@ def resolve(
     uses_density: bool = False,
     steps: int | None = None,
     beta: float | None = None,
-    density: float | None = None,
+    density: float | str | None = None,
     eval_every: int | None = None,
+    default_density: bool = True,
 ) -> RunConfig:
+    """`density`: a number, REST_PUBLISHED, or None for the default (`default_density` False: none, MRM's probe)."""
     p = get_protocol(profile, dataset)
     name = config_name(ratio)
     per_epoch = math.ceil(n_train / p.batch_size)
@@ -116,16 +124,30 @@ def resolve(
                 raise UserError(f"--beta must be positive, got {beta}")
             overrides["beta"] = beta
         run_beta = float(beta) if beta is not None else float(p.beta.get(name, _nearest(p.beta, ratio)))
-    run_density = None
+    run_density, rule = None, None
     if uses_density:
-        default = float(p.density.get(name, _nearest(p.density, ratio)))
-        if density is not None:
+        if method in p.chosen_density:
+            default, default_rule = float(p.chosen_density[method]), "valid"
+        elif default_density:
+            default, default_rule = float(p.density.get(name, _nearest(p.density, ratio))), "prior"
+        else:
+            default, default_rule = None, "method"  # the method decides its density (MRM: its probe)
+        if density == REST_PUBLISHED:
+            table = REST_PUBLISHED_DENSITY.get(dataset)
+            if table is None:
+                raise UserError(f"REST publishes no density for {dataset!r}")
+            density, rule = float(table.get(name, _nearest(table, ratio))), REST_PUBLISHED
+        elif density is not None:
             if not 0.0 < density <= 1.0:
                 raise UserError(f"--density must be in (0, 1], got {density}")
-            if float(density) != default:  # the default density is the same run, whether named or not
-                overrides["density"] = float(density)
+            rule = "user"
+        if density is not None and (default is None or float(density) != default):
+            overrides["density"] = float(density)  # the default density is the same run, whether named or not
+        if density is None or (rule == "user" and float(density) == default):
+            rule = default_rule
         run_density = float(density) if density is not None else default
-    return RunConfig(method, dataset, name, seed, profile, p, resolved_steps, eval_every, run_beta, run_density, overrides)
+    return RunConfig(method, dataset, name, seed, profile, p, resolved_steps, eval_every, run_beta, run_density,
+                     overrides, rule)
 
 
 def _nearest(table: dict, ratio: Decimal) -> float:
@@ -144,17 +166,20 @@ def profile_seeds(protocol: TrainProtocol, n: int) -> list[int]:
 
 
 def parse_densities(text: str | None) -> list[float | None]:
-    """`--density`: None (the protocol's per-ratio default), 'sweep' (REST's 14), or a comma list."""
+    """`--density`: None (the profile's default), 'sweep' (REST's 14), 'rest-published', or a comma list."""
     if text is None or text.strip().lower() in ("", "default"):
         return [None]
     if text.strip().lower() == "sweep":
         return list(DENSITY_SWEEP)
+    if text.strip().lower() == REST_PUBLISHED:
+        return [REST_PUBLISHED]
     out = []
     for part in text.split(","):
         try:
             value = float(part)
         except ValueError:
-            raise UserError(f"--density takes a number in (0, 1], a comma list, or 'sweep'; got {part.strip()!r}") from None
+            raise UserError(f"--density takes a number in (0, 1], a comma list, 'sweep' or '{REST_PUBLISHED}'; "
+                            f"got {part.strip()!r}") from None
         if not 0.0 < value <= 1.0:
             raise UserError(f"--density must be in (0, 1], got {part.strip()}")
         out.append(value)

@@ -42,7 +42,7 @@ class RunRequest:
     source_dir: Path | None = None
     restart: bool = False
     data_path: Path | None = None  # a given dataset folder (local or Hub snapshot): never generated into
-    density: float | None = None  # sparse methods: override the profile's density
+    density: float | str | None = None  # sparse methods: a density or runconfig.REST_PUBLISHED (None: the default)
 
 
 def git_commit() -> str | None:
@@ -121,6 +121,7 @@ def run_one(cfg: RunConfig, run_data, fingerprint: str, store: RunStore, device:
         "profile": cfg.profile,
         "variant": cfg.variant(),
         "config": cfg.to_dict(),
+        **({"density_rule": cfg.density_rule} if cfg.density_rule is not None else {}),
         "data": {"path": str(data_path), "fingerprint": fingerprint},
         "biasbench_version": __version__,
         "git_commit": git_commit(),
@@ -147,7 +148,8 @@ def resolve_request(req: RunRequest, ratio: Decimal, seed: int, n_train: int) ->
 
     method_cls = get_method(req.method)
     return resolve(req.method, req.dataset, ratio, seed, req.profile, n_train, method_cls.uses_beta,
-                   method_cls.uses_density, req.steps, req.beta, density=req.density, eval_every=req.eval_every)
+                   method_cls.uses_density, req.steps, req.beta, density=req.density, eval_every=req.eval_every,
+                   default_density=method_cls.default_density)
 
 
 def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:

@@ -13,7 +13,7 @@ from torch import nn
 
 from biasbench.baselines import get as get_method
 from biasbench.errors import UserError
-from biasbench.protocol import DENSITY_SWEEP
+from biasbench.protocol import DENSITY_PRIOR, DENSITY_SWEEP
 from biasbench.runconfig import parse_densities, resolve
 from biasbench.training import flops
 from biasbench.training.models import create
@@ -90,10 +90,11 @@ def test_global_density_is_exact_at_init_and_after_updates(density, init):
     assert active <= sum(counts) and abs(sum(counts) - density * total) <= 0.5 * n_layers
 
 
-def test_masked_weights_stay_zero_under_adam_with_weight_decay():
+@pytest.mark.parametrize("moments", ["dense", "masked"])
+def test_masked_weights_stay_zero_under_adam_with_weight_decay(moments):
     torch.manual_seed(1)
     model = Tiny()
-    engine = engine_for(model, 0.2, update_frequency=0)
+    engine = engine_for(model, 0.2, update_frequency=0, moments=moments)
     opt = torch.optim.Adam(model.parameters(), lr=0.05, weight_decay=0.1)
     x, y = torch.rand(16, 3, 6, 6), torch.randint(0, 4, (16,))
     for step in range(1, 201):
@@ -106,14 +107,19 @@ def test_masked_weights_stay_zero_under_adam_with_weight_decay():
             assert torch.count_nonzero(m.weight[~mask]) == 0
     for (_, m), mask in zip(engine.layers, engine.masks):
         state = opt.state[m.weight]
-        assert torch.count_nonzero(state["exp_avg"][~mask]) == 0  # nothing accumulates where inactive
+        inactive_moments = torch.count_nonzero(state["exp_avg"][~mask])
+        if moments == "masked":
+            assert inactive_moments == 0  # inactive gradients are zeroed: nothing accumulates
+        elif (~mask).any():
+            assert inactive_moments > 0  # dense gradients (REST's sparselearning): moments follow them
         assert torch.count_nonzero(m.weight[mask]) == int(mask.sum())  # the active ones did train
 
 
 def test_growth_takes_the_largest_gradients_among_inactive_positions_and_starts_them_at_zero():
     model = nn.Sequential(nn.Linear(10, 1, bias=False))
     w = model[0].weight
-    engine = engine_for(model, 0.4, init="uniform", update_frequency=1, drop_fraction=0.5, total_steps=1000)
+    engine = engine_for(model, 0.4, init="uniform", update_frequency=1, drop_fraction=0.5, total_steps=1000,
+                        moments="masked")
     with torch.no_grad():
         # active: positions 0..3 with magnitudes 4, 1, 3, 2 -> drop 2: positions 1 and 3
         engine.masks[0] = torch.tensor([[1, 1, 1, 1, 0, 0, 0, 0, 0, 0]], dtype=torch.bool)
@@ -134,7 +140,7 @@ def test_growth_takes_the_largest_gradients_among_inactive_positions_and_starts_
     assert buf[0] == pytest.approx(0.9 * 7 + 100) and buf[2] == pytest.approx(0.9 * 7)  # kept: untouched
 
 
-def test_grown_weights_get_fresh_adam_moments():
+def test_reset_state_zeroes_the_optimizer_state_only_where_asked():
     p = nn.Parameter(torch.ones(2, 3))
     opt = torch.optim.Adam([p])
     p.grad = torch.ones(2, 3)
@@ -144,6 +150,49 @@ def test_grown_weights_get_fresh_adam_moments():
     for key in ("exp_avg", "exp_avg_sq"):
         assert opt.state[p][key][where].tolist() == [0, 0]
         assert torch.count_nonzero(opt.state[p][key][~where]) == 4
+
+
+def _first_update_of_a_grown_weight(moments: str) -> float:
+    """|w| after the first step of a weight grown at step 2000, over the learning rate.
+
+    One linear layer, loss sum(w * c) with a constant c: every gradient is c, so an ordinary Adam step
+    moves each active weight by the learning rate (m_hat / sqrt(v_hat) = 1).
+    """
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 1, bias=False))
+    w = model[0].weight
+    engine = engine_for(model, 0.5, init="uniform", update_frequency=2000, drop_fraction=0.5, total_steps=10_000,
+                        moments=moments)
+    lr = 1e-3
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    c = torch.linspace(1.0, 2.0, 8).view(1, 8)
+    grown_at = None
+    for step in range(1, 2002):
+        opt.zero_grad()
+        (w * c).sum().backward()
+        engine.before_step(step)
+        before = engine.masks[0].clone()
+        opt.step()
+        engine.after_step(step, opt)
+        if step == 2000:
+            grown = engine.masks[0] & ~before
+            assert grown.any() and torch.count_nonzero(w[grown]) == 0  # grown at zero
+            grown_at = grown
+    return float(w.detach()[grown_at].abs().max()) / lr
+
+
+def test_a_grown_weight_takes_an_ordinary_first_adam_step():
+    """Dense moments (the default, REST's sparselearning): the grown weight moves by lr, like any other.
+
+    Masked moments restart at zero while Adam's step count runs on, so bias correction inflates the first
+    update to (1 - b1) / sqrt((1 - b2) / (1 - b2^t)) = 2.9 x lr at t = 2001 (3.16 x for large t): the defect
+    the default fixes.
+    """
+    assert _first_update_of_a_grown_weight("dense") == pytest.approx(1.0, rel=1e-3)
+    t = 2001
+    inflated = (0.1 / (1 - 0.9**t)) / (0.001 / (1 - 0.999**t)) ** 0.5
+    assert inflated > 2.8
+    assert _first_update_of_a_grown_weight("masked") == pytest.approx(inflated, rel=1e-3)
 
 
 def test_random_growth_is_seeded_and_differs_from_gradient_growth():
@@ -228,11 +277,13 @@ def test_rest_weights_only_conflicting_samples_and_rigl_does_not_reweight():
 
 def test_rest_run_records_its_sparsity_and_costs(tmp_path):
     cfg, cls = rest_cfg("rest", steps=8, batch_size=64)
-    assert cfg.density == 0.05 and "density" not in cfg.overrides  # REST's best density at 1 % (PROTOCOL.md)
+    d = cfg.density
+    assert d == cfg.protocol.chosen_density.get("rest", DENSITY_PRIOR) and "density" not in cfg.overrides
+    assert cfg.density_rule == ("valid" if "rest" in cfg.protocol.chosen_density else "prior")
     result = train(cfg, tiny_data(), cls, torch.device("cpu"), tmp_path / "r.pt")
     cost, (stats,) = result["accounting"], result["sparse"]
     assert stats["updates"] == 0  # cpu profile: every 25 steps, none in 8
-    assert abs(stats["active"] - 0.05 * stats["prunable"]) <= 0.5 * len(stats["layers"])
+    assert abs(stats["active"] - d * stats["prunable"]) <= 0.5 * len(stats["layers"])
     assert cost["params_nonzero"] == cost["params_dense"] - (stats["prunable"] - stats["active"])
     assert 0 < cost["inference_flops"] < cost["inference_flops_dense"]
     assert cost["train_flops"] == pytest.approx(64 * 8 * 3 * cost["inference_flops"])
@@ -276,9 +327,14 @@ def test_density_parsing_and_defaults():
     for bad in ("0", "1.5", "dense"):
         with pytest.raises(UserError):
             parse_densities(bad)
-    named, _ = rest_cfg(density=0.05)
     default, _ = rest_cfg()
+    named, _ = rest_cfg(density=default.density)
     assert named == default  # naming the default density is the same run
+    assert parse_densities("rest-published") == ["rest-published"]
+    published, _ = rest_cfg(density="rest-published")  # REST Table 2's best at 1 %: a named variant, not a default
+    assert published.density == 0.05 and published.density_rule == "rest-published"
+    user, _ = rest_cfg(density=0.05)
+    assert user.run_id("f") == published.run_id("f") and user.density_rule == "user"  # same run, other label
     other, _ = rest_cfg(density=0.5)
     assert other.overrides["density"] == 0.5 and other.density == 0.5
     assert math.isclose(rest_cfg("rest")[0].beta, 30.0)

@@ -53,8 +53,12 @@ def at_density(total: int, per_layer: dict[int, int], density: dict[int, float])
     return total - sum(f * (1.0 - density.get(layer, 1.0)) for layer, f in per_layer.items())
 
 
-def account(method, x1: torch.Tensor, steps: int, batch_size: int) -> dict:
-    """Parameters and FLOPs of a trained method (x1: one preprocessed example)."""
+def account(method, x1: torch.Tensor, steps: int, batch_size: int, reference_steps: int | None = None) -> dict:
+    """Parameters and FLOPs of a trained method (x1: one preprocessed example).
+
+    `steps` it trained; `reference_steps` (default `steps`) of dense training are the FLOPs ratio's
+    denominator: the common budget, so a method that trains more than it (MRM) shows a ratio over 1.
+    """
     modules = list(method.modules().values())
     modes = [m.training for m in modules]
     for m in modules:
@@ -77,7 +81,7 @@ def account(method, x1: torch.Tensor, steps: int, batch_size: int) -> dict:
     dense = min(method.dense_steps(), steps)  # steps trained dense before the masks existed (MRM)
     train_sparse = batch_size * (3 * fwd_sparse * (steps - dense) + 3 * train_total * dense
                                  + (train_total - fwd_sparse) * updates)
-    train_dense = batch_size * 3 * train_total * steps
+    train_dense = batch_size * 3 * train_total * (steps if reference_steps is None else reference_steps)
     return {
         "params_dense": dense_params,
         "params_nonzero": dense_params - (prunable - active),

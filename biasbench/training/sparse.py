@@ -19,12 +19,22 @@ Decisions (and where they come from):
 - Updates (`update`): per layer, drop the k = round(d(t) x active) active
   weights of smallest |w|, grow k among the then-inactive positions by
   largest |gradient| (RigL) or uniformly at random (SET). Grown weights start
-  at zero and their optimizer state (Adam moments, SGD momentum) is reset, as
-  is the state of dropped ones. d(t) decays by a cosine from d0 to `floor`
-  over the update period, and updates stop after `end` x total steps.
+  at zero. d(t) decays by a cosine from d0 to `floor` over the update
+  period, and updates stop after `end` x total steps.
+- Optimizer state (`moments`): "dense" (default) leaves every gradient dense
+  and never resets optimizer state, as REST's `sparselearning/core.py` does
+  (`Masking.step`: optimizer step, then `apply_mask`; no gradient masking,
+  no moment reset). A grown weight then takes an ordinary Adam step from
+  moments that have followed its gradient all along. "masked" zeroes inactive
+  gradients and resets the state of dropped and grown weights; under Adam a
+  grown weight then starts from zero moments while the tensor's step count
+  keeps running, so bias correction no longer matches and its first updates
+  are ~(1 - b1) / sqrt(1 - b2) = 3.2x the learning rate (more over the next
+  steps): kept only to reproduce earlier records and for the A/B in
+  biasbench/DECISIONS.md.
 - Exactness: after every optimizer step `apply` multiplies weights by their
-  mask; gradients of inactive weights are zeroed before the step, so Adam
-  moments of inactive positions stay zero and nothing revives but growth.
+  mask, so an inactive weight is exactly zero whatever its optimizer state;
+  only growth revives a position.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from torch import nn
 from biasbench import rng
 
 PRUNABLE = (nn.Conv2d, nn.Linear)
+MOMENT_RULES = ("dense", "masked")
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class SparseSettings:
     drop_floor: float = 0.0  # d(t) never goes below this
     update_end: float = 0.75  # updates stop after this fraction of the total steps
     total_steps: int = 1
+    moments: str = "dense"  # "dense" (REST's sparselearning) or "masked" (see the module docstring)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.density <= 1.0:
@@ -59,6 +71,8 @@ class SparseSettings:
             raise ValueError(f"unknown sparse init {self.init!r}")
         if self.growth not in ("gradient", "random"):
             raise ValueError(f"unknown growth {self.growth!r}")
+        if self.moments not in MOMENT_RULES:
+            raise ValueError(f"unknown optimizer-state rule {self.moments!r}; choose one of {', '.join(MOMENT_RULES)}")
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -172,13 +186,14 @@ class SparseEngine:
 
     # -- trainer hooks -----------------------------------------------------
     def before_step(self, step: int) -> None:
-        """After backward: keep |grad| for growth on update steps, then mask the gradients."""
+        """After backward: keep |grad| for growth on update steps; under "masked", zero inactive gradients."""
         if self.is_update_step(step) and self.settings.growth == "gradient":
             self._grad_scores = [
                 (m.weight.grad.detach().abs().clone() if m.weight.grad is not None else torch.zeros_like(m.weight))
                 for _, m in self.layers
             ]
-        self.mask_gradients()
+        if self.settings.moments == "masked":
+            self.mask_gradients()
 
     def after_step(self, step: int, optimizer: torch.optim.Optimizer | None) -> None:
         self.apply()
@@ -212,8 +227,8 @@ class SparseEngine:
             grown = _topk_mask(grow_scores, k)
             new_mask = kept | grown
             w.mul_(new_mask)  # grown start at zero; dropped become zero
-            changed = new_mask != mask  # dropped (and grown) positions
-            reset_state(optimizer, w, changed | grown)
+            if self.settings.moments == "masked":
+                reset_state(optimizer, w, (new_mask != mask) | grown)
             self.masks[i] = new_mask
         self.updates += 1
 

@@ -124,11 +124,12 @@ def train(
         state = saved["state"]
         reporter.info(f"resuming {cfg.ratio} seed {cfg.seed} from step {state['step']}")
 
-    bar = reporter.bar(total=cfg.steps, desc=f"{cfg.method} {cfg.ratio} s{cfg.seed}", unit="step")
+    total = method.total_steps()
+    bar = reporter.bar(total=total, desc=f"{cfg.method} {cfg.ratio} s{cfg.seed}", unit="step")
     bar.update(state["step"])
     loss_sum, loss_n = 0.0, 0
     tick = time.perf_counter()
-    for step in range(state["step"], cfg.steps):
+    for step in range(state["step"], total):
         for module in modules.values():
             module.train()
         idx = stream.next().to(device)
@@ -144,7 +145,7 @@ def train(
         state["images"] += len(idx)
         bar.update(1)
         done = step + 1
-        if done % cfg.eval_every == 0 or done == cfg.steps:
+        if done % cfg.eval_every == 0 or done == total:
             now = time.perf_counter()
             state["train_s"] += now - tick
             entry = {
@@ -182,7 +183,7 @@ def train(
                 },
             )
     bar.close()
-    cost = flops.account(method, pre(data.valid.images[:1], train=False), cfg.steps, p.batch_size)
+    cost = flops.account(method, pre(data.valid.images[:1], train=False), total, p.batch_size, cfg.steps)
     return {
         "accounting": cost,
         "sparse": [engine.stats() for engine in method.sparse_engines()],
@@ -193,6 +194,7 @@ def train(
         "train_seconds": state["train_s"],
         "eval_seconds": state["eval_s"],
         "images_per_second": state["images"] / max(state["train_s"], 1e-9),
+        "steps_trained": total,
         "params": count_params(model),
     }
 
