@@ -303,6 +303,40 @@ def _cmd_plot_density(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_density(args: argparse.Namespace) -> int:
+    from biasbench.generators import get as get_dataset
+    from biasbench.ratios import config_name, parse_ratio
+    from biasbench.results import density
+    from biasbench.results.store import RunStore
+    from biasbench.runconfig import get_protocol
+
+    dataset = get_dataset(args.dataset).name
+    ratio = config_name(parse_ratio(args.ratio))
+    get_protocol(args.profile, dataset)
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in (w for w in warnings if w.startswith("skipped")):  # a missing folder is the error below
+        print(f"warning: {w}", file=sys.stderr)
+    from biasbench.baselines import get as get_method, names as method_names
+
+    chosen_by_sweep = {m for m in method_names() if get_method(m).uses_density and get_method(m).default_density}
+    table = [s for s in density.scores(records, dataset, ratio, args.profile) if s.method in chosen_by_sweep]
+    if not table:
+        raise UserError(f"no sparse runs of {dataset} {ratio} under profile {args.profile!r} in {args.results}; "
+                        f"run a sweep first: biasbench sweep --methods rigl rest --ratios {ratio} --densities sweep "
+                        f"--profile {args.profile}")
+    print(f"{'method':<8}{'density':>9}{'seeds':>7}{'valid':>9}{'test':>9}   (%, at each run's best-valid evaluation)")
+    for s in table:
+        print(f"{s.method:<8}{s.density:>9.4g}{s.n_seeds:>7}{s.valid_mean:>9.2f}{s.test_mean:>9.2f}")
+    for method in sorted({s.method for s in table}):
+        best = density.choose(table, method, args.min_seeds)
+        if best is None:
+            print(f"{method}: no density has {args.min_seeds} seeds yet")
+        else:
+            print(f"{method}: density {best.density:g} (best mean valid {best.valid_mean:.2f} over {best.n_seeds} "
+                  f"seeds; chosen on valid only)")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -672,6 +706,30 @@ def build_parser() -> argparse.ArgumentParser:
                       help="model selection rule (default: valid)")
     dens.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/density-DATASET-RATIO-PROFILE.png)")
     dens.set_defaults(func=_cmd_plot_density)
+
+    dsel = sub.add_parser(
+        "density",
+        help="choose each sparse method's density on validation from a density sweep's records",
+        description=(
+            "Read a density sweep's run records and print, per sparse method and density, the mean valid score (the "
+            "profile's selection metric at each run's best-valid evaluation) and, beside it, the test score; then the "
+            "density with the best mean valid score per method (ties: the lower density). Test numbers are never "
+            "used to choose. A profile's default density (`chosen_density` in biasbench/protocol.py) is set from this."
+        ),
+        epilog=(
+            "example:\n"
+            "  biasbench sweep --methods rigl rest --ratios 1pct --seeds 3 --densities sweep --profile cpu\n"
+            "  biasbench density --ratio 1pct --profile cpu --min-seeds 3"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dsel.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    dsel.add_argument("--ratio", default="1pct", metavar="R", help="the sweep's ratio (default: 1pct)")
+    dsel.add_argument("--profile", default="cpu", help="profile of the runs (default: cpu)")
+    dsel.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
+    dsel.add_argument("--min-seeds", type=int, default=1, metavar="N",
+                      help="only densities with at least N seeds may be chosen (default: 1)")
+    dsel.set_defaults(func=_cmd_density)
 
     rep = sub.add_parser(
         "report",

@@ -1,5 +1,6 @@
-"""MRM: the probe freezes the model, the mask reaches the target density, the subnetwork restarts
-from w0 and trains only its masked weights, runs are deterministic and resume mid-stage exactly."""
+"""MRM: the probe freezes the model (in eval mode), pi > 0 or --density makes the mask, the subnetwork
+restarts from w0 and trains the full budget on its masked weights only, runs are deterministic and
+resume mid-stage exactly."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from biasbench.runconfig import resolve
 from biasbench.training.trainer import train
 from test_trainer import tiny_data
 
-STEPS, EVERY, BATCH = 12, 2, 32  # stages: steps 1-4, 5-8, 9-12; evaluations every 2 steps
+STEPS, EVERY, BATCH = 4, 2, 32  # stages: steps 1-4, 5-8, then the 4-step budget 9-12; evaluations every 2
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def mrm_cfg(density: float | None = None):
     """The cpu profile's MRM at 1 % with a tiny budget and small batches."""
     cfg = resolve("mrm", "cmnist", Decimal("0.01"), 41, "cpu", 1024, False, True, steps=STEPS, eval_every=EVERY,
-                  density=density)
+                  density=density, default_density=MRM.default_density)
     return dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, batch_size=BATCH)), MRM
 
 
@@ -67,12 +68,14 @@ def recorded(tmp_path_factory):
     return cfg, result, Recorded.last
 
 
-def test_stage_ends_split_the_budget_in_thirds_and_need_a_step_each():
-    assert stage_ends(12, (1 / 3, 1 / 3, 1 / 3)) == (4, 8)
-    assert stage_ends(600, (1 / 3, 1 / 3, 1 / 3)) == (200, 400)
-    assert stage_ends(3, (0.9, 0.05, 0.05)) == (1, 2)
+def test_stages_1_and_2_come_before_a_full_budget_for_the_subnetwork():
+    assert stage_ends(4, (1.0, 1.0)) == (4, 8)
+    assert stage_ends(600, (1.0, 1.0)) == (600, 1200)  # cpu: 1,800 steps, the last 600 the subnetwork's
+    assert stage_ends(3, (0.1, 0.1)) == (1, 2)  # every stage gets a step
     with pytest.raises(UserError):
-        stage_ends(2, (1, 1, 1))
+        stage_ends(0, (1.0, 1.0))
+    cfg, _ = mrm_cfg()
+    assert tuple(cfg.method_params()["stage_lengths"]) == (1.0, 1.0)
 
 
 def test_hard_gumbel_sigmoid_is_binary_seeded_and_passes_the_soft_gradient():
@@ -112,10 +115,52 @@ def test_top_share_erk_keeps_each_layers_erk_count_so_no_layer_is_emptied():
         top_share(logits, 0.005, "random")
 
 
-def test_density_is_the_protocol_target_or_the_flag():
+def test_density_is_the_probes_unless_the_flag_sets_it():
     cfg, cls = mrm_cfg()
-    assert cls.uses_density and cfg.density == 0.05  # REST's best at 1 % (PROTOCOL.md)
-    assert mrm_cfg(density=0.3)[0].density == 0.3
+    assert cls.uses_density and cfg.density is None and cfg.density_rule == "method"  # pi > 0 decides
+    flagged, _ = mrm_cfg(density=0.3)
+    assert flagged.density == 0.3 and flagged.density_rule == "user" and flagged.overrides["density"] == 0.3
+
+
+def test_with_a_density_the_final_mask_keeps_each_layers_erk_count_of_the_largest_logits():
+    from biasbench.baselines.base import TrainInfo
+    from biasbench.training.models import create
+    from biasbench.training.sparse import layer_counts
+
+    cfg, _ = mrm_cfg(density=0.3)
+    data = tiny_data()
+    method = MRM(create("simple_cnn", 2), cfg, TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels))
+    with torch.no_grad():
+        for i, t in enumerate(method.logits):
+            t.copy_(torch.randn(t.shape, generator=torch.Generator().manual_seed(i)))
+    keep = method.final_masks()
+    assert [int(k.sum()) for k in keep] == layer_counts([t.shape for t in method.logits], 0.3, "erk")
+    probe, _ = mrm_cfg()
+    method.cfg = probe
+    assert all(torch.equal(k, t > 0) for k, t in zip(method.final_masks(), method.logits))
+
+
+def test_the_probe_runs_the_frozen_model_in_eval_mode():
+    from biasbench.baselines.base import TrainInfo
+    from biasbench.training.models import create
+
+    cfg, _ = mrm_cfg()
+    data = tiny_data()
+    torch.manual_seed(0)
+    model = create("simple_cnn", 2)
+    method = MRM(model, cfg, TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels))
+    x = torch.rand(8, 3, 28, 28)
+    with torch.no_grad():
+        for _, m in method.layers:
+            m.weight.mul_(3.0)  # so that batch statistics and running statistics differ
+        model.eval()
+        expected = model(x)
+        model.train()
+        probed = method._frozen_forward(x, [torch.ones_like(m.weight) for _, m in method.layers])
+        batch_stats = model(x)
+    assert model.training  # the trainer's mode is given back
+    assert torch.allclose(probed, expected, atol=1e-5)
+    assert not torch.allclose(probed, batch_stats, atol=1e-3)
 
 
 def test_the_sparsity_penalty_lowers_every_logit_in_stage_2():
@@ -154,8 +199,10 @@ def test_subnetwork_starts_from_the_initial_weights_with_a_fresh_optimizer(recor
 def test_mask_reaches_the_target_and_only_masked_weights_train(recorded):
     cfg, result, method = recorded
     (stats,) = result["sparse"]
-    assert stats["active"] == round(cfg.density * stats["prunable"])
-    assert rec_all(method.rec["stage3_outside_zero"]) and len(method.rec["stage3_outside_zero"]) == STEPS - 8
+    assert stats["active"] == sum(int((t > 0).sum()) for t in method.rec["logits2"])  # pi > 0
+    assert [m.tolist() for m in method.rec["masks"]] == [(t > 0).tolist() for t in method.rec["logits2"]]
+    assert result["steps_trained"] == 3 * STEPS and len(method.rec["stage3_outside_zero"]) == STEPS
+    assert rec_all(method.rec["stage3_outside_zero"])
     for (_, m), mask, fixed in zip(method.engine.layers, method.engine.masks, method.rec["masks"]):
         assert torch.equal(mask, fixed)  # static: the mask found by the probe, to the end
         assert torch.count_nonzero(m.weight[~mask]) == 0
@@ -166,6 +213,8 @@ def test_mask_reaches_the_target_and_only_masked_weights_train(recorded):
     cost = result["accounting"]
     fs, fd = cost["inference_flops"], cost["inference_flops_dense"]
     assert cost["train_flops"] == pytest.approx(BATCH * 3 * (fs * 4 + fd * 8))  # stages 1-2 dense
+    assert cost["train_flops_dense"] == pytest.approx(BATCH * 3 * fd * STEPS)  # dense ERM at the common budget
+    assert cost["train_flops_ratio"] > 2  # stages 1-2 on top of the budget: MRM costs more than ERM
 
 
 def rec_all(flags: list[bool]) -> bool:

@@ -85,6 +85,8 @@ def test_leaderboard_markdown_folds_a_density_sweep_into_one_table():
     assert titles == ["## cmnist · profile `cpu`", "## cmnist · profile `cpu` · `steps=10`",
                       "## cmnist · profile `cpu` · density sweep"]  # not one section per density
     rows = [line.split(" | ") for line in md.split("density sweep")[1].splitlines() if line.startswith("| 1pct")]
-    assert [(r[1], r[2], r[8]) for r in rows] == [  # method, n, density: sorted, the default-density row included
-        ("rest", "3", "0.001"), ("rest", "1", "0.05"), ("rest", "3", "0.05"), ("rest", "3", "0.5"), ("rigl", "1", "0.05")]
-    assert rows[0][3] == "62.0 ± 2.0"  # seeds at 60.01, 62.01, 64.01 (density 0.001): mean ± std
+    # method, bias labels, n, density: sorted, the default-density row included
+    assert [(r[1], r[2], r[3], r[10]) for r in rows] == [
+        ("rest", "yes", "3", "0.001"), ("rest", "yes", "1", "0.05"), ("rest", "yes", "3", "0.05"),
+        ("rest", "yes", "3", "0.5"), ("rigl", "no", "1", "0.05")]
+    assert rows[0][4] == "62.0 ± 2.0"  # seeds at 60.01, 62.01, 64.01 (density 0.001): mean ± std

@@ -87,15 +87,30 @@ def test_alternate_methods_appear_only_when_run_and_unrun_cells_say_what_they_ne
     assert "GPU" in gpu.needs
 
 
-def test_sparse_cells_match_only_runs_at_the_published_density():
-    at_default = seeds("rest", "cmnist", "1pct", [72.0, 72.5])  # profile default = REST's best (0.05)
+def test_sparse_cells_show_the_published_density_and_the_validation_chosen_default():
+    at_default = seeds("rest", "cmnist", "1pct", [60.0, 61.0], density=0.2)  # the profile's (validation) choice
+    published = seeds("rest", "cmnist", "1pct", [72.0, 72.5], variant="density=0.05", density=0.05)
     elsewhere = seeds("rest", "cmnist", "1pct", [10.0, 11.0], variant="density=0.1", density=0.1)
     swept = seeds("rest", "cmnist", "2pct", [84.0, 85.0], variant="density=0.005", density=0.005)
-    records = at_default + elsewhere + swept
-    [row] = rows_for(records, "REST Table 2", "cmnist", "1pct", "REST")
-    assert row.mean == pytest.approx(72.25) and row.verdict == HOLDS
+    records = at_default + published + elsewhere + swept
+    rows = rows_for(records, "REST Table 2", "cmnist", "1pct", "REST")
+    assert [(r.density, r.mean) for r in rows] == [(0.05, pytest.approx(72.25)), (0.2, pytest.approx(60.5))]
+    assert rows[0].verdict == HOLDS and rows[1].verdict == FAILS
     [row] = rows_for(records, "REST Table 2", "cmnist", "2pct", "REST")
     assert row.mean == pytest.approx(84.5)
+
+
+def test_rest_cells_are_compared_on_min_aligned_conflicting_and_disent_cells_on_unbiased():
+    records = seeds("rest", "cmnist", "1pct", [80.0, 80.0], variant="density=0.05", density=0.05)
+    for r in records:
+        r["best_valid"]["test"].update(aligned=0.99, conflicting=0.70, unbiased=0.73)
+    [row] = rows_for(records, "REST Table 2", "cmnist", "1pct", "REST")
+    assert row.cell.metric == "min_aligned_conflicting" and row.mean == pytest.approx(70.0)
+    disent = seeds("disent", "cmnist", "1pct", [80.0, 80.0])
+    for r in disent:
+        r["best_test_oracle"]["test"].update(aligned=0.99, conflicting=0.70, unbiased=0.73)
+    [row] = rows_for(disent, "DisEnt paper", "cmnist", "1pct", "DisEnt")
+    assert row.cell.metric == "unbiased" and row.mean == pytest.approx(73.0)
 
 
 def test_overridden_budgets_are_not_the_protocol():
@@ -135,15 +150,20 @@ def test_every_published_cell_is_in_the_report_once_at_least():
 def test_report_command_writes_the_markdown(tmp_path, capsys):
     results = tmp_path / "results"
     (results / "runs").mkdir(parents=True)
-    for r in seeds("erm", "cmnist", "1pct", [69.0, 70.0, 71.0]) + seeds("rest", "cmnist", "1pct", [40.0, 41.0]):
+    rest = seeds("rest", "cmnist", "1pct", [40.0, 41.0], density=0.1)
+    for r in rest:
+        r["density_rule"] = "valid"
+    for r in seeds("erm", "cmnist", "1pct", [69.0, 70.0, 71.0]) + rest:
         (results / "runs" / f"{r['run_id']}.json").write_text(json.dumps(r))
     out = tmp_path / "lb" / "REPRODUCTION.md"
     assert main(["report", "--results", str(results), "--out", str(out)]) == 0
     printed, _ = capsys.readouterr()
     assert f"wrote {out}:" in printed and "holds" in printed
     text = out.read_text()
-    assert "| cmnist | 1pct | ERM (Simple CNN) | 69.6 | erm | cpu | 70.0 ± 1.0 (n=3) | valid | holds (reduced budget: `cpu`) |" in text
-    assert "| cmnist | 1pct | REST, d=0.05 (Simple CNN) | 72.1 | rest | cpu | 40.5 ± 0.7 (n=2) | valid | does not hold" in text
+    assert ("| cmnist | 1pct | ERM (Simple CNN) | min_aligned_conflicting | 69.6 | erm | cpu | - | 70.0 ± 1.0 (n=3) | "
+            "valid | holds (reduced budget: `cpu`) |") in text
+    assert ("| cmnist | 1pct | REST, d=0.05 (Simple CNN) | min_aligned_conflicting | 72.1 | rest | cpu | 0.1 (valid) | "
+            "40.5 ± 0.7 (n=2) | valid | does not hold") in text
     for needle in ("## Budgets", "`cpu` on cmnist: **reduced budget**", "## REST Table 3", "**Unverified**",
                    "## Protocol differences", "--lambda_upweight", "## Filling the not-run cells"):
         assert needle in text, needle
@@ -156,7 +176,8 @@ def test_report_reads_a_committed_leaderboard_csv(tmp_path, capsys):
     csv_path, _ = write(table[table["selection"] == "valid"], tmp_path / "lb")
     out = tmp_path / "R.md"
     assert main(["report", "--results", str(tmp_path / "none"), "--csv", str(csv_path), "--out", str(out)]) == 0
-    assert "| cmnist | 5pct | ERM (Simple CNN) | 93.2 | erm | cpu | 93.2 ± 0.3 (n=2) | valid | holds" in out.read_text()
+    assert ("| cmnist | 5pct | ERM (Simple CNN) | min_aligned_conflicting | 93.2 | erm | cpu | - | 93.2 ± 0.3 (n=2) | "
+            "valid | holds") in out.read_text()
 
 
 def test_report_user_errors(tmp_path, capsys):

@@ -22,7 +22,10 @@ from biasbench import atomic
 from biasbench.ratios import ratio_from_config
 
 SELECTIONS = {"valid": "best_valid", "final": "final", "oracle": "best_test_oracle"}
-METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy")
+METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy", "min_aligned_conflicting")
+# min(aligned, conflicting) accuracy: REST's train.py reports min over its two groups (PROTOCOL.md); derived
+# from each evaluation's aligned and conflicting accuracies when the table is read.
+DERIVED = {"min_aligned_conflicting": lambda m: min(m["aligned"], m["conflicting"])}
 KEYS = ["dataset", "ratio", "method", "profile", "variant"]
 # Cost columns from each run's accounting (biasbench/training/flops.py); the
 # FLOPs are per run (training) and per example (inference), ratios against the
@@ -39,6 +42,17 @@ def profile_hash(protocol: dict) -> str:
     return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def uses_bias_labels(method: str) -> bool:
+    """Whether the method trains with ground-truth bias labels (its registry entry says); unknown: no."""
+    from biasbench.baselines import get
+    from biasbench.errors import UserError
+
+    try:
+        return bool(get(method).uses_bias_labels)
+    except UserError:
+        return False
+
+
 def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFrame, list[str]]:
     """One row per run: keys, seed, test/valid metrics at the selected evaluation."""
     rows, warnings = [], []
@@ -53,9 +67,11 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
                        fingerprint=r["data"]["fingerprint"], headline=r["config"]["protocol"]["headline"],
                        profile_hash=profile_hash(r["config"]["protocol"]),
                        device=r.get("device"), torch=r.get("torch_version"), finished=r.get("finished_at"))
+            row["bias_labels"] = "yes" if uses_bias_labels(r["method"]) else "no"
+            row["density_rule"] = r.get("density_rule")
             for m in METRICS:
-                row[f"test_{m}"] = chosen["test"][m]
-                row[f"valid_{m}"] = chosen["valid"][m]
+                for split in ("test", "valid"):
+                    row[f"{split}_{m}"] = DERIVED[m](chosen[split]) if m in DERIVED else chosen[split][m]
         except (KeyError, TypeError) as exc:
             warnings.append(f"skipped run {r.get('run_id', '?')}: missing field {exc}")
             continue
@@ -70,7 +86,9 @@ def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:
     for keys, group in runs.groupby(KEYS, sort=False, dropna=False):
         row = dict(zip(KEYS, keys))
         row.update(selection=selection, n_seeds=len(group), seeds=" ".join(str(s) for s in sorted(group["seed"])),
-                   headline=group["headline"].iloc[0])
+                   headline=group["headline"].iloc[0], bias_labels=group["bias_labels"].iloc[0])
+        rules = sorted({str(v) for v in group["density_rule"] if v is not None and not _isnan(v)})
+        row["density_rule"] = " ".join(rules) if rules else None
         for m in METRICS:
             values = group[f"test_{m}"].astype(float) * 100
             row[f"test_{m}_mean"] = values.mean()
@@ -90,6 +108,10 @@ def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:
     table["_ratio"] = table["ratio"].map(lambda n: float(ratio_from_config(n)))
     table = table.sort_values(["dataset", "profile", "variant", "_ratio", "method"]).drop(columns="_ratio")
     return table.reset_index(drop=True)
+
+
+def _isnan(v) -> bool:
+    return isinstance(v, float) and math.isnan(v)
 
 
 def cell(mean: float, std: float) -> str:
@@ -144,15 +166,15 @@ def _header(part: pd.DataFrame, title: str, selection: str) -> list[str]:
 
 _METRIC_HEADER = ("All test metrics (%), and cost (density of the prunable weights, nonzero parameters, "
                   "training and inference FLOPs as a fraction of the dense model's):")
-_COST_COLUMNS = " | density | params | train FLOPs | infer. FLOPs |"
+_COST_COLUMNS = " | density (how chosen) | params | train FLOPs | infer. FLOPs |"
 
 
 def _section(part: pd.DataFrame, dataset: str, profile: str, variant: str, selection: str) -> list[str]:
     headline = part["headline"].iloc[0]
     lines = _header(part, f"## {dataset} · profile `{profile}`" + (f" · `{variant}`" if variant else ""), selection)
     ratios = list(dict.fromkeys(part["ratio"]))
-    lines.append("| method | " + " | ".join(ratios) + " |")
-    lines.append("|---" * (len(ratios) + 1) + "|")
+    lines.append("| method | bias labels | " + " | ".join(ratios) + " |")
+    lines.append("|---" * (len(ratios) + 2) + "|")
     for method, rows in part.groupby("method", sort=True):
         cells = []
         for ratio in ratios:
@@ -161,7 +183,7 @@ def _section(part: pd.DataFrame, dataset: str, profile: str, variant: str, selec
                 cell(hit[f"test_{headline}_mean"].iloc[0], hit[f"test_{headline}_std"].iloc[0])
                 + f" (n={hit['n_seeds'].iloc[0]})" if len(hit) else "-"
             )
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {method} | {rows['bias_labels'].iloc[0]} | " + " | ".join(cells) + " |")
     return lines + [""] + _metrics_table(part, _METRIC_HEADER)
 
 
@@ -174,11 +196,12 @@ def _sweep_section(part: pd.DataFrame, dataset: str, profile: str, selection: st
 
 def _metrics_table(part: pd.DataFrame, caption: str) -> list[str]:
     """Every test metric and the cost columns, one row per table row."""
-    lines = [caption, "", "| ratio | method | n | " + " | ".join(METRICS) + _COST_COLUMNS,
-             "|---" * (len(METRICS) + 7) + "|"]
+    lines = [caption, "", "| ratio | method | bias labels | n | " + " | ".join(METRICS) + _COST_COLUMNS,
+             "|---" * (len(METRICS) + 8) + "|"]
     for _, r in part.iterrows():
         cells = [cell(r[f"test_{m}_mean"], r[f"test_{m}_std"]) for m in METRICS] + _cost_cells(r)
-        lines.append(f"| {r['ratio']} | {r['method']} | {r['n_seeds']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['ratio']} | {r['method']} | {r['bias_labels']} | {r['n_seeds']} | " + " | ".join(cells)
+                     + " |")
     return lines + [""]
 
 
@@ -187,7 +210,11 @@ def _cost_cells(r) -> list[str]:
         missing = v is None or (isinstance(v, float) and math.isnan(v))
         return "-" if missing else format(v, fmt) + suffix
 
-    return [num(r.get("density"), ".4g"), num(r.get("params_nonzero"), ",.0f"),
+    dens = num(r.get("density"), ".4g")
+    rule = r.get("density_rule")
+    if dens != "-" and isinstance(rule, str) and rule:
+        dens += f" ({rule})"
+    return [dens, num(r.get("params_nonzero"), ",.0f"),
             num(r.get("train_flops_ratio"), ".3g", "x"), num(r.get("inference_flops_ratio"), ".3g", "x")]
 
 

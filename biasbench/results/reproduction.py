@@ -47,6 +47,8 @@ class Row:
     selection: str | None
     verdict: str
     needs: str = ""  # for "not run"
+    density: float | None = None  # the measured runs' density (sparse methods)
+    density_rule: str | None = None  # how it was chosen: valid, prior, user, rest-published (the records say)
 
 
 def measured_from_records(records: list[dict]) -> pd.DataFrame:
@@ -61,30 +63,24 @@ def _missing(value) -> bool:
 
 
 def _density_matches(row: dict, cell: Published) -> bool:
-    if cell.density is None:
-        return True
+    """A density variant is the cell's setting when its density is the one the paper reported."""
     measured = row.get("density")
-    if _missing(measured):
-        if row["variant"]:  # an override we cannot see: not the published setting
-            return False
-        protocol = PROFILES.get(row["profile"], {}).get(row["dataset"])
-        measured = protocol.density.get(row["ratio"]) if protocol else None
-    return measured is not None and abs(float(measured) - cell.density) <= 0.02 * cell.density
+    return cell.density is not None and not _missing(measured) and abs(float(measured) - cell.density) <= 0.02 * cell.density
 
 
-def _protocol_variant(variant: str, cell: Published) -> bool:
-    """The profile as written, or, for a cell reported at a density, only the density changed."""
-    if cell.density is None:
-        return variant == ""
-    return all(part.split("=")[0] == "density" for part in variant.split(",") if part)
+def _is_density_variant(variant: str) -> bool:
+    parts = [p for p in variant.split(",") if p]
+    return bool(parts) and all(p.split("=")[0] == "density" for p in parts)
 
 
 def _matches(table: list[dict], cell: Published, method: str) -> list[dict]:
+    """The profile as written (for a sparse method: its default, validation-chosen density) and, for a cell
+    reported at a density, the runs at that density (REST's published one, a named variant)."""
     hit = [r for r in table if (r["dataset"], r["ratio"], r["method"]) == (cell.dataset, cell.ratio, method)
-           and _protocol_variant(r["variant"], cell) and _density_matches(r, cell)]
+           and (r["variant"] == "" or (_is_density_variant(r["variant"]) and _density_matches(r, cell)))]
     # the paper's selection rule where measured under it, else whatever was measured (labelled)
     same = [r for r in hit if r["selection"] == cell.selection]
-    return sorted(same or hit, key=lambda r: (r["profile"], r["selection"]))
+    return sorted(same or hit, key=lambda r: (r["profile"], r["selection"], r["variant"] == ""))
 
 
 def needs(cell: Published, method: str, methods: set[str], datasets: set[str]) -> str:
@@ -127,7 +123,12 @@ def build(table: pd.DataFrame, methods: set[str], datasets: set[str],
             hit = _matches(measured, c, method)
             for m in hit:
                 mean, std, n = float(m[f"test_{c.metric}_mean"]), float(m[f"test_{c.metric}_std"]), int(m["n_seeds"])
-                rows.append(Row(c, method, m["profile"], mean, std, n, m["selection"], verdict(c.value, mean, std, n)))
+                dens = None if _missing(m.get("density")) else float(m["density"])
+                rule = m.get("density_rule") if isinstance(m.get("density_rule"), str) else None
+                if dens is not None and dens == 1.0 and rule is None:
+                    dens = None  # a dense method's accounting
+                rows.append(Row(c, method, m["profile"], mean, std, n, m["selection"], verdict(c.value, mean, std, n),
+                                density=dens, density_rule=rule))
             if i == 0 and not hit:
                 rows.append(Row(c, method, None, None, None, 0, None, NOT_RUN, needs(c, method, methods, datasets)))
     return rows
@@ -187,9 +188,14 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
         "",
         f"Verdict: **holds** when the published value lies inside mean ± {TOLERANCE_STDS:g} std over seeds or within "
         f"{TOLERANCE_POINTS:g} points of the mean; **does not hold** otherwise; **not run** with what a run needs. "
-        "Accuracies are test accuracies in %: unbiased for CMNIST and CIFAR-10-C, bias-conflicting for BFFHQ. "
+        "Accuracies are test accuracies in %, each cell on the metric its paper reports (column `metric`): "
+        "`min_aligned_conflicting` = min(bias-aligned, bias-conflicting accuracy), what REST's train.py reports "
+        "(min over its two groups); `unbiased` = the mean over label x bias groups (DisEnt, LfF on CMNIST and "
+        "CIFAR-10-C); `conflicting` = bias-conflicting test accuracy (BFFHQ). "
         "Selection `valid` = the evaluation with the best validation unbiased accuracy; `oracle` = the best test "
-        "accuracy (how DisEnt reports).",
+        "accuracy (how DisEnt reports). A sparse method's measured density says how it was chosen: `valid` (a "
+        "density sweep's best mean valid score under that profile), `rest-published` or `user` (the density REST "
+        "Table 2 reports, run as a named variant for these cells only), `prior` (no sweep yet).",
         "",
         f"Summary: {counts[HOLDS]} holds, {counts[FAILS]} does not hold, {counts[NOT_RUN]} not run "
         f"({len(rows)} rows over {len(cells)} published cells; {len(reduced_only)} of these cells are measured only "
@@ -211,21 +217,24 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
                       "the paper; treat their verdicts as provisional.", ""]
         notes = list(dict.fromkeys(r.cell.note for r in part if r.cell.note))
         lines += [f"- {n}" for n in notes] + ([""] if notes else [])
-        lines += ["| dataset | ratio | paper method (model) | published | biasbench method | profile | measured | "
-                  "selection | verdict |", "|---" * 9 + "|"]
+        lines += ["| dataset | ratio | paper method (model) | metric | published | biasbench method | profile | "
+                  "density (how chosen) | measured | selection | verdict |", "|---" * 11 + "|"]
         for r in part:
             c = r.cell
             dens = f", d={c.density:g}" if c.density is not None else ""
             verdict_text = r.verdict if r.verdict != NOT_RUN else f"not run: needs {r.needs}"
             if r.verdict != NOT_RUN and reduced(r.profile, c.dataset):
                 verdict_text += f" (reduced budget: `{r.profile}`)"
-            lines.append(f"| {c.dataset} | {c.ratio} | {c.paper_method}{dens} ({c.model}) | {c.value:g} | {r.method} | "
-                         f"{r.profile or '-'} | {_measured(r)} | {r.selection or '-'} | {verdict_text} |")
+            measured_dens = "-" if r.density is None else f"{r.density:g}" + (f" ({r.density_rule})" if r.density_rule else "")
+            lines.append(f"| {c.dataset} | {c.ratio} | {c.paper_method}{dens} ({c.model}) | {c.metric} | {c.value:g} | "
+                         f"{r.method} | {r.profile or '-'} | {measured_dens} | {_measured(r)} | {r.selection or '-'} | "
+                         f"{verdict_text} |")
         lines.append("")
     fill = commands(rows, methods)
     if fill:
         lines += ["## Filling the not-run cells", "",
-                  "Sparse methods run at REST's best density per ratio by default; add `--densities sweep` for "
+                  "Sparse methods run at their profile's default density (validation-chosen, or the prior); add "
+                  "`--densities rest-published` for the cells at REST's published density, `--densities sweep` for "
                   "Fig. 3's 14 densities.", "", "```", *fill, "```", ""]
     lines += ["## Protocol differences: REST paper text vs released code", "",
               "| topic | paper text | released code | biasbench |", "|---|---|---|---|"]

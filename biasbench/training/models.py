@@ -102,23 +102,32 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """ResNet-18 with a variable width (REST's `resnet18vw`); widths w, 2w, 4w, 8w.
+    """ResNet-18 with a variable width; stages of w, 2w, 4w, 8w channels.
 
-    Inputs of 32x32 or smaller get the CIFAR stem (3x3 conv, stride 1, no
-    max-pool); larger inputs the ImageNet stem (7x7 stride 2 + max-pool).
+    stem "imagenet" (the default, `resnet18`): 7x7 stride-2 conv + 3x3
+    stride-2 max-pool at every input size, as REST's `resnet18vw`
+    (zhao1402072392/REST:variable_width_resnet.py, which REST trains on
+    CIFAR-10-C and BFFHQ) and DisEnt's torchvision resnet18 do; at 32x32 the
+    last feature map is 1x1 and a forward pass at width 64 is 7.4e7 FLOPs.
+    stem "cifar" (`resnet18_cifar`, an option no reference uses here): 3x3
+    stride-1 conv, no pool; 1.1e9 FLOPs at 32x32 and a 4x4 last map.
+    Init as both references: convs kaiming-normal (fan_out, ReLU), BN weight 1
+    and bias 0, the classifier torch's default.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64, small_input: bool = True):
+    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64, stem: str = "imagenet"):
         super().__init__()
-        if small_input:
+        if stem == "cifar":
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
             )
-        else:
+        elif stem == "imagenet":
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
                 nn.MaxPool2d(3, stride=2, padding=1),
             )
+        else:
+            raise ValueError(f"unknown ResNet stem {stem!r} (imagenet or cifar)")
         stages, c_in = [], width
         for i, stride in enumerate((1, 2, 2, 2)):
             c_out = width * 2**i
@@ -127,6 +136,12 @@ class ResNet18(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c_in, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.stages(self.stem(x))).flatten(1)
@@ -147,4 +162,9 @@ def _mlp(num_classes: int, in_channels: int, image_size: int, width: int) -> nn.
 
 @register("resnet18")
 def _resnet18(num_classes: int, in_channels: int, image_size: int, width: int) -> nn.Module:
-    return ResNet18(num_classes, in_channels, width=width, small_input=image_size <= 32)
+    return ResNet18(num_classes, in_channels, width=width, stem="imagenet")
+
+
+@register("resnet18_cifar")
+def _resnet18_cifar(num_classes: int, in_channels: int, image_size: int, width: int) -> nn.Module:
+    return ResNet18(num_classes, in_channels, width=width, stem="cifar")

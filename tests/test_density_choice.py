@@ -1,0 +1,81 @@
+"""Choosing a sparse method's default density on validation (never on test), and how a run records it."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from biasbench.protocol import DENSITY_PRIOR, PROFILES, REST_PUBLISHED_DENSITY
+from biasbench.results.density import choose, scores
+from biasbench.runconfig import resolve
+from test_cli_errors import assert_one_line_error, run
+
+
+def rec(method, density, seed, valid, test, variant=None, profile="cpu"):
+    entry = {"step": 10, "valid": {"unbiased": valid / 100}, "test": {"unbiased": test / 100}}
+    return {"format": "biasbench-run/1", "run_id": f"{method}-{density}-{seed}", "method": method, "dataset": "cmnist", "ratio": "1pct",
+            "profile": profile, "seed": seed, "variant": f"density={density}" if variant is None else variant,
+            "config": {"density": density, "protocol": {"selection_metric": "unbiased", "headline": "unbiased"}},
+            "best_valid": entry}
+
+
+def test_the_choice_follows_valid_and_ignores_test():
+    records = [rec("rest", 0.05, 41, 80.0, 95.0), rec("rest", 0.05, 42, 82.0, 95.0),  # best on test
+               rec("rest", 0.1, 41, 85.0, 70.0), rec("rest", 0.1, 42, 84.0, 70.0),  # best on valid
+               rec("rest", 0.5, 41, 84.5, 99.0, variant="steps=10"),  # another budget: not the sweep
+               rec("rest", 0.9, 41, 99.0, 99.0, profile="paper")]  # another profile
+    table = scores(records, "cmnist", "1pct", "cpu")
+    assert [(s.density, s.n_seeds) for s in table] == [(0.05, 2), (0.1, 2)]
+    best = choose(table, "rest")
+    assert best.density == 0.1 and best.valid_mean == pytest.approx(84.5) and best.test_mean == pytest.approx(70.0)
+
+
+def test_ties_go_to_the_lower_density_and_min_seeds_filters():
+    records = [rec("rigl", 0.2, 41, 50.0, 0.0), rec("rigl", 0.1, 41, 50.0, 0.0), rec("rigl", 0.1, 42, 50.0, 0.0),
+               rec("rigl", 0.9, 41, 60.0, 0.0)]
+    table = scores(records, "cmnist", "1pct", "cpu")
+    assert choose(table, "rigl").density == 0.9
+    assert choose(table, "rigl", min_seeds=2).density == 0.1
+    assert choose(table, "rest") is None
+    tie = scores(records[:2], "cmnist", "1pct", "cpu")
+    assert choose(tie, "rigl").density == 0.1
+
+
+def test_defaults_are_never_a_published_best_and_runs_record_how_density_was_chosen():
+    for name, profile in PROFILES.items():
+        for dataset in profile:
+            for method in ("rigl", "rest"):
+                cfg = resolve(method, dataset, Decimal("0.01"), 41, name, 1000, method == "rest", True)
+                assert cfg.density_rule in ("valid", "prior")
+                if cfg.density_rule == "prior":
+                    assert cfg.density == DENSITY_PRIOR
+    published = resolve("rest", "cmnist", Decimal("0.02"), 41, "cpu", 1000, True, True, density="rest-published")
+    assert published.density == REST_PUBLISHED_DENSITY["cmnist"]["2pct"] == 0.005
+    assert published.density_rule == "rest-published" and published.variant() == "density=0.005"
+    assert "density_rule" not in published.to_dict()  # a label, not part of the run id
+    erm = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1000, False, False)
+    assert erm.density is None and erm.density_rule is None
+
+
+def test_density_command_prints_the_choice_and_rejects_an_empty_sweep(tmp_path, capsys):
+    results = tmp_path / "res"
+    (results / "runs").mkdir(parents=True)
+    for r in [rec("rest", 0.05, 41, 80.0, 95.0), rec("rest", 0.1, 41, 85.0, 70.0), rec("mrm", 0.1, 41, 99.0, 99.0)]:
+        (results / "runs" / f"{r['run_id']}.json").write_text(json.dumps(r))
+    code, out, _ = run(capsys, "density", "--results", str(results))
+    assert code == 0 and "rest: density 0.1 (best mean valid 85.00 over 1 seeds" in out
+    assert "mrm" not in out  # MRM's density is its probe's, not a sweep's
+    code, _, err = run(capsys, "density", "--results", str(tmp_path / "empty"))
+    assert_one_line_error(code, err, "run a sweep first")
+
+
+def test_every_leaderboard_row_says_whether_its_method_trains_with_bias_labels():
+    from biasbench.results.leaderboard import aggregate, runs_table
+    from test_report import record
+
+    methods = {"erm": "no", "reweighted_erm": "yes", "lff": "no", "disent": "no", "mrm": "no", "rigl": "no",
+               "rest": "yes"}
+    table = aggregate(runs_table([record(m, "cmnist", "1pct", 41, 50.0) for m in methods])[0])
+    assert dict(zip(table["method"], table["bias_labels"])) == methods
