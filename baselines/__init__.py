@@ -25,8 +25,14 @@ def names() -> list[str]:
     return sorted(_MODULES)
 
 
-def get(name: str):
-    module = _MODULES.get(name.lower().replace("-", "_"))
-    if module is None:
+def canonical(name: str) -> str:
+    """The registered spelling of a method name (`REST`, `Reweighted-ERM` -> `rest`, `reweighted_erm`):
+    the one that reaches configs, run ids and leaderboards."""
+    key = name.strip().lower().replace("-", "_")
+    if key not in _MODULES:
         raise UserError(f"unknown method {name!r}; choose one of: {', '.join(names())}")
-    return importlib.import_module(f"{__name__}.{module}").METHOD
+    return key
+
+
+def get(name: str):
+    return importlib.import_module(f"{__name__}.{_MODULES[canonical(name)]}").METHOD

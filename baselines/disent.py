@@ -31,6 +31,7 @@ from torch import nn
 from biasbench.baselines.base import Batch, Method, TrainInfo
 from biasbench.baselines.difficulty import SampleLossEMA, fresh_copy, gce_loss, relative_difficulty
 from biasbench.runconfig import RunConfig
+from biasbench.training.batches import to_device
 
 
 def paired_features(z_i: torch.Tensor, z_b: torch.Tensor, perm: torch.Tensor | None
@@ -67,7 +68,7 @@ class DisEnt(Method):
 
     def _perm(self, n: int, device: torch.device) -> torch.Tensor:
         g = torch.Generator().manual_seed((self.cfg.seed * 1_000_033 + self.step) % (2**63))
-        return torch.randperm(n, generator=g).to(device)
+        return to_device(torch.randperm(n, generator=g), device)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         y, n = batch.y, len(batch.y)

@@ -109,6 +109,13 @@ def _check_dataset_folder(path: Path, dataset: str) -> None:
         raise UserError(f"{path} holds {found!r}, not {dataset!r}; pass --dataset {found}")
 
 
+def _amp(args: argparse.Namespace, device_type: str) -> str | None:
+    """--amp is a CUDA choice: refused up front on a CPU run instead of failing inside it."""
+    if args.amp is not None and device_type == "cpu":
+        raise UserError("--amp needs --device cuda (autocast is for CUDA runs)")
+    return args.amp
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.baselines import get as get_method
     from biasbench.generators import get as get_dataset
@@ -118,6 +125,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.runconfig import get_protocol, parse_densities, profile_seeds
     from biasbench.runner import RunRequest, run_many
 
+    from biasbench.baselines import canonical
+
+    args.method = canonical(args.method)  # `REST` and `rest` are one method: one run id, one row
     method_cls = get_method(args.method)
     densities = parse_densities(args.density)
     if densities != [None] and not method_cls.uses_density:
@@ -148,6 +158,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         method=args.method, dataset=gen.name, ratios=ratios, seeds=seeds, profile=profile, data_root=root,
         results=Path(args.results), device=device, steps=args.steps, beta=args.beta, eval_every=args.eval_every,
         source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart, data_path=data_path,
+        amp=_amp(args, device.type), cudnn_benchmark=args.cudnn_benchmark,
     )
     records = []
     for density in densities:
@@ -201,7 +212,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from biasbench.ratios import parse_ratios
     from biasbench.runconfig import parse_densities
 
-    methods = _names(args.methods, _method_names(), "methods")
+    from biasbench.baselines import canonical
+
+    methods = list(dict.fromkeys(canonical(m) for m in _names(args.methods, _method_names(), "methods")))
     datasets = _names(args.datasets, _dataset_names(), "datasets")
     ratios = parse_ratios(",".join(args.ratios))
     densities = tuple(parse_densities(",".join(args.densities) if args.densities else None))
@@ -221,6 +234,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         methods=methods, datasets=datasets, ratios=ratios, n_seeds=args.seeds, profile=profile,
         data_root=data_root(args.data_dir), results=results, densities=densities, steps=args.steps,
         eval_every=args.eval_every, beta=args.beta, source_dir=Path(args.source_dir) if args.source_dir else None,
+        amp=_amp(args, "cuda" if args.device.startswith("cuda") else args.device), cudnn_benchmark=args.cudnn_benchmark,
     )
     plan = grid.expand(spec, _TqdmReporter())
     todo = plan.todo
@@ -593,6 +607,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper with a GPU, cpu without)")
     r.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps")
     r.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
+    r.add_argument("--amp", choices=("bf16",), help="CUDA: train and evaluate under bf16 autocast (in the run id; "
+                       "default: fp32)")
+    r.add_argument("--cudnn-benchmark", action="store_true",
+                       help="CUDA: autotuned cuDNN kernels, faster but not bit-reproducible (in the run id; "
+                            "default: deterministic)")
     r.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
     r.add_argument("--density", metavar="D",
                    help="sparse methods (rigl, rest): density of the prunable weights, a comma list, or 'sweep' for "
@@ -655,6 +674,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-wait", action="store_true", help="slurm: submit and return; re-run the sweep later to see progress")
     sw.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps (recorded)")
     sw.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
+    sw.add_argument("--amp", choices=("bf16",), help="CUDA: train and evaluate under bf16 autocast (in the run id; "
+                       "default: fp32)")
+    sw.add_argument("--cudnn-benchmark", action="store_true",
+                       help="CUDA: autotuned cuDNN kernels, faster but not bit-reproducible (in the run id; "
+                            "default: deterministic)")
     sw.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
     sw.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
     sw.add_argument("--source-dir", metavar="DIR", help="sources for generating a missing dataset (as for generate)")

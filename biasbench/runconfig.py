@@ -18,6 +18,7 @@ from decimal import Decimal
 from biasbench.errors import UserError
 from biasbench.protocol import DENSITY_SWEEP, PROFILES, REST_PUBLISHED_DENSITY, TrainProtocol
 
+AMP_DTYPES = ("bf16",)  # --amp: autocast dtypes a CUDA run may train and evaluate in
 REST_PUBLISHED = "rest-published"  # --density: REST Table 2's best density per ratio (a named variant)
 from biasbench.ratios import config_name
 
@@ -99,6 +100,8 @@ def resolve(
     density: float | str | None = None,
     eval_every: int | None = None,
     default_density: bool = True,
+    amp: str | None = None,
+    cudnn_benchmark: bool = False,
 ) -> RunConfig:
     """`density`: a number, REST_PUBLISHED, or None for the default (`default_density` False: none, MRM's probe)."""
     p = get_protocol(profile, dataset)
@@ -117,6 +120,14 @@ def resolve(
     else:
         eval_every = p.eval_every if p.eval_every is not None else per_epoch
     eval_every = max(1, min(eval_every, resolved_steps))
+    # GPU numerics that change results are overrides (in the run id and the variant); the defaults (fp32,
+    # deterministic cuDNN) add nothing, so CPU run ids are what they were.
+    if amp is not None:
+        if amp not in AMP_DTYPES:
+            raise UserError(f"--amp takes {', '.join(AMP_DTYPES)}; got {amp!r}")
+        overrides["amp"] = amp
+    if cudnn_benchmark:
+        overrides["cudnn_benchmark"] = True
     run_beta = None
     if uses_beta:
         if beta is not None:

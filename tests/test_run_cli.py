@@ -53,7 +53,7 @@ def test_run_prints_a_ratio_by_metric_table_and_skips_finished_runs(data_root, r
     out, err = capsys.readouterr()
     assert out.count("finished before, skipped") == 4
     rows = [line for line in out.splitlines() if line.startswith(("1pct", "5pct"))]
-    assert len(rows) == 2 and all(line.count("±") == 5 for line in rows)
+    assert len(rows) == 2 and all(line.count("±") == 6 for line in rows)  # one per metric
 
 
 def test_leaderboard_aggregates_over_seeds(results, tmp_path, capsys):

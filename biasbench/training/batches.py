@@ -18,20 +18,36 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return g
 
 
-class IndexStream:
-    """An endless stream of index batches, epoch after epoch."""
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small CPU tensor on `device`; to CUDA through pinned memory without blocking the host."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
-    def __init__(self, n: int, batch_size: int, seed: int, weights: torch.Tensor | None = None):
+
+class IndexStream:
+    """An endless stream of index batches, epoch after epoch.
+
+    The order is drawn on the CPU (the same batches on every device); with a
+    CUDA `device`, each epoch's order is copied there once, so a step's
+    indices are a slice on the device and no step waits on a copy.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, weights: torch.Tensor | None = None,
+                 device: torch.device | None = None):
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.weights = None if weights is None else weights.double()
+        self.device = device
         self.epoch, self.offset = 0, 0
         self._order = self._make_order(0)
 
     def _make_order(self, epoch: int) -> torch.Tensor:
         g = _epoch_generator(self.seed, epoch)
         if self.weights is None:
-            return torch.randperm(self.n, generator=g)
-        return torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+        return order if self.device is None else to_device(order, self.device)
 
     def next(self) -> torch.Tensor:
         parts, need = [], self.batch_size
@@ -80,7 +96,7 @@ class Preprocess:
             x = self._random_crop(x, 4)
         if train and "flip" in self.augment:
             flip = torch.rand(len(x), generator=self.generator) < 0.5
-            x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+            x = torch.where(to_device(flip, x.device).view(-1, 1, 1, 1), x.flip(-1), x)
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last)
@@ -89,8 +105,8 @@ class Preprocess:
         """Zero-pad by `pad` and cut a random HxW window per image (two gathers)."""
         b, c, h, w = x.shape
         padded = F.pad(x, (pad, pad, pad, pad))
-        oy = torch.randint(0, 2 * pad + 1, (b,), generator=self.generator).to(x.device)
-        ox = torch.randint(0, 2 * pad + 1, (b,), generator=self.generator).to(x.device)
+        oy = to_device(torch.randint(0, 2 * pad + 1, (b,), generator=self.generator), x.device)
+        ox = to_device(torch.randint(0, 2 * pad + 1, (b,), generator=self.generator), x.device)
         rows = oy[:, None] + torch.arange(h, device=x.device)[None, :]
         cols = ox[:, None] + torch.arange(w, device=x.device)[None, :]
         x = padded.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * pad))

@@ -11,6 +11,8 @@ same final numbers as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -46,6 +48,35 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def configure_backend(cfg: RunConfig, device: torch.device) -> dict:
+    """Set, and return for the record, the numerics a run trains with.
+
+    CUDA: cuDNN deterministic unless the run asks for `cudnn_benchmark` (then
+    autotuned, not bit-reproducible); TF32 matmuls off, so fp32 is fp32;
+    `amp` (bf16 autocast) only when the run's config says so. Each is a
+    recorded choice, and the ones that change numbers are in the run id.
+    """
+    amp = cfg.overrides.get("amp")
+    if device.type != "cuda":
+        if amp is not None:
+            raise ValueError("--amp needs a CUDA device")
+        return {"device_type": device.type, "amp": None, "channels_last": True}
+    benchmark = bool(cfg.overrides.get("cudnn_benchmark", False))
+    torch.backends.cudnn.benchmark = benchmark
+    torch.backends.cudnn.deterministic = not benchmark
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return {"device_type": "cuda", "amp": amp, "channels_last": True, "cudnn_benchmark": benchmark,
+            "cudnn_deterministic": not benchmark, "tf32": False}
+
+
+def autocast(device: torch.device, amp: str | None):
+    """bf16 autocast on CUDA when asked; otherwise a no-op context."""
+    if amp == "bf16" and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def make_optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
     p = cfg.protocol
     if p.optimizer == "adam":
@@ -71,11 +102,16 @@ def evaluate(method: Method, split: TensorSplit, pre: Preprocess, cfg: RunConfig
     preds, loss_sum = [], 0.0
     bs = cfg.protocol.eval_batch_size
     labels = split.labels.to(pre.device)
-    for a in range(0, len(split), bs):
-        logits = method.predict(pre(split.images[a : a + bs], train=False))
-        loss_sum += float(F.cross_entropy(logits, labels[a : a + bs], reduction="sum"))
-        preds.append(logits.argmax(1))
-    return summarize(torch.cat(preds), split.labels, split.bias, split.aligned, loss_sum, n_classes, n_bias)
+    on_cuda = pre.device.type == "cuda"
+    if on_cuda:  # summed on the device, read once: no host sync per batch
+        loss_sum = torch.zeros((), dtype=torch.float64, device=pre.device)
+    with autocast(pre.device, cfg.overrides.get("amp")):
+        for a in range(0, len(split), bs):
+            logits = method.predict(pre(split.images[a : a + bs], train=False))
+            batch_loss = F.cross_entropy(logits.float(), labels[a : a + bs], reduction="sum")
+            loss_sum = loss_sum + (batch_loss.double() if on_cuda else float(batch_loss))
+            preds.append(logits.argmax(1))
+    return summarize(torch.cat(preds), split.labels, split.bias, split.aligned, float(loss_sum), n_classes, n_bias)
 
 
 def _better(new: dict, old: dict | None, split: str, metric: str) -> bool:
@@ -93,7 +129,12 @@ def train(
 ) -> dict:
     """Train one run to the end (resuming from `checkpoint_path` if present); returns its results."""
     p = cfg.protocol
+    cuda = device.type == "cuda"
+    if cuda:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (before its first use)
     seed_everything(cfg.seed)
+    backend = configure_backend(cfg, device)
+    amp = backend["amp"]
     train_split = data.train
     images = train_split.images.to(device)
     labels, bias, aligned = (t.to(device) for t in (train_split.labels, train_split.bias, train_split.aligned))
@@ -105,7 +146,8 @@ def train(
     params = [q for m in modules.values() for q in m.parameters()]
     optimizer = make_optimizer(cfg, params)
     scheduler = make_scheduler(cfg, optimizer)
-    stream = IndexStream(len(train_split), p.batch_size, cfg.seed, method.sample_weights())
+    stream = IndexStream(len(train_split), p.batch_size, cfg.seed, method.sample_weights(),
+                         device=device if cuda else None)
     pre = Preprocess(p.image_size, p.augment, p.normalize, cfg.seed, device)
 
     state = {"step": 0, "history": [], "best_valid": None, "best_test": None, "train_s": 0.0, "eval_s": 0.0,
@@ -127,35 +169,41 @@ def train(
     total = method.total_steps()
     bar = reporter.bar(total=total, desc=f"{cfg.method} {cfg.ratio} s{cfg.seed}", unit="step")
     bar.update(state["step"])
-    loss_sum, loss_n = 0.0, 0
+    # CPU: the loss is read every step (a float, as it always was); CUDA: summed on the device and read at
+    # evaluations only, so the step loop never waits for the GPU.
+    zero_loss = (lambda: torch.zeros((), dtype=torch.float64, device=device)) if cuda else (lambda: 0.0)
+    loss_sum, loss_n = zero_loss(), 0
     tick = time.perf_counter()
     for step in range(state["step"], total):
         for module in modules.values():
             module.train()
-        idx = stream.next().to(device)
+        idx = stream.next() if cuda else stream.next().to(device)
         batch = Batch(pre(images[idx], train=True), labels[idx], bias[idx], aligned[idx], idx)
-        loss = method.loss(batch)
+        with autocast(device, amp):
+            loss = method.loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         method.before_step(step + 1, optimizer)
         optimizer.step()
         method.after_step(step + 1, optimizer)
-        loss_sum += float(loss.detach())
+        loss_sum = loss_sum + (loss.detach().double() if cuda else float(loss.detach()))
         loss_n += 1
         state["images"] += len(idx)
         bar.update(1)
         done = step + 1
         if done % cfg.eval_every == 0 or done == total:
+            if cuda:
+                torch.cuda.synchronize(device)  # the step time includes the GPU's work
             now = time.perf_counter()
             state["train_s"] += now - tick
             entry = {
                 "step": done,
-                "train_loss": loss_sum / max(loss_n, 1),
+                "train_loss": float(loss_sum) / max(loss_n, 1),
                 "lr": optimizer.param_groups[0]["lr"],
                 "valid": evaluate(method, data.valid, pre, cfg, data.n_classes, data.n_bias),
                 "test": evaluate(method, data.test, pre, cfg, data.n_classes, data.n_bias),
             }
-            loss_sum, loss_n = 0.0, 0
+            loss_sum, loss_n = zero_loss(), 0
             method.on_evaluate(done, entry)
             state["history"].append(entry)
             selectable = method.selectable(done)
@@ -195,6 +243,7 @@ def train(
         "eval_seconds": state["eval_s"],
         "images_per_second": state["images"] / max(state["train_s"], 1e-9),
         "steps_trained": total,
+        "backend": backend,
         "params": count_params(model),
     }
 
