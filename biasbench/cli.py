@@ -147,6 +147,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     protocol = get_protocol(profile, gen.name)
     seeds = profile_seeds(protocol, args.seeds)
     data_path = None
+    if args.data and args.data_dir:
+        raise UserError("--data names one dataset folder or Hub repo and --data-dir a root of generated ones; "
+                        "give one of them")
     if args.data:
         from biasbench.hub.remote import fetch, hub_repo_id
 

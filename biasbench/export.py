@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from biasbench import atomic
+from biasbench.digest import sha256_file
 from biasbench.errors import UserError
 from biasbench.hub.folder import Config, DatasetFolder
 from biasbench.hub.parquet import read_split
@@ -99,16 +100,36 @@ def _piece(parent: Path, name: str, identity: dict, report: ExportReport, write)
             found = json.loads((final / MARKER).read_text())
         except (OSError, ValueError):
             found = None
-        if found == identity:
-            report.skipped.append(label)
-            return
+        if isinstance(found, dict) and {k: v for k, v in found.items() if k != "files"} == identity:
+            changed = _changed_files(final, found.get("files"))
+            if not changed:
+                report.skipped.append(label)
+                return
+            raise UserError(f"{final} was exported from this data but {len(changed)} file(s) changed since "
+                            f"(e.g. {changed[0]}); remove it or choose another --out")
         raise UserError(f"{final} already exists with other content; remove it or choose another --out")
     tmp = atomic.temp_dir(parent, name)
     report.written[label] = write(tmp)
-    (tmp / MARKER).write_text(json.dumps(identity, sort_keys=True) + "\n")
+    files = {rel: digest for rel, digest in _file_digests(tmp)}  # the marker holds the content, not only its name
+    (tmp / MARKER).write_text(json.dumps({**identity, "files": files}, sort_keys=True) + "\n")
     # A rename, without atomic.publish_dir's fsync of every file: tens of thousands of small files
     # would take minutes to fsync, and a lost export is simply re-run (a killed one leaves only .tmp-*).
     os.replace(tmp, final)
+
+
+def _file_digests(root: Path):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+        rel = str(path.relative_to(root))
+        if rel != MARKER:
+            yield rel, (sha256_file(path) if path.is_file() and not path.is_symlink() else "not a regular file")
+
+
+def _changed_files(root: Path, recorded) -> list[str]:
+    """Files that differ from what the marker recorded at export (missing, added, edited); all if none was."""
+    if not isinstance(recorded, dict):
+        return ["(no content record: exported by an older biasbench)"]
+    now = dict(_file_digests(root))
+    return sorted({k for k in recorded.keys() | now.keys() if recorded.get(k) != now.get(k)})
 
 
 def _write_files(directory: Path, rows: _Split, mask: np.ndarray, by_class: bool) -> int:

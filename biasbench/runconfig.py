@@ -18,6 +18,7 @@ from decimal import Decimal
 from biasbench.errors import UserError
 from biasbench.protocol import DENSITY_SWEEP, PROFILES, REST_PUBLISHED_DENSITY, TrainProtocol
 
+MAX_SEEDS = 1000  # --seeds: a typo guard (a run per seed per cell), far above any protocol's 3-10
 AMP_DTYPES = ("bf16",)  # --amp: autocast dtypes a CUDA run may train and evaluate in
 REST_PUBLISHED = "rest-published"  # --density: REST Table 2's best density per ratio (a named variant)
 from biasbench.ratios import config_name
@@ -172,6 +173,8 @@ def profile_seeds(protocol: TrainProtocol, n: int) -> list[int]:
     """The profile's seeds first; more than it lists continue from its largest (run and sweep agree)."""
     if n < 1:
         raise UserError(f"--seeds must be at least 1, got {n}")
+    if n > MAX_SEEDS:
+        raise UserError(f"--seeds {n} is more than {MAX_SEEDS:,} runs per cell; ask for fewer")
     extra = range(max(protocol.seeds) + 1, max(protocol.seeds) + 1 + n)
     return (list(protocol.seeds) + list(extra))[:n]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from biasbench import __version__
+from biasbench import __version__, atomic
 from biasbench import data as tensors
 from biasbench.errors import UserError
 from biasbench.hub.folder import DatasetFolder
@@ -169,10 +169,14 @@ def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
         for seed in req.seeds:
             cfg = resolve_request(req, ratio, seed, len(run_data.train))
             run_id = cfg.run_id(fingerprint)
-            done = store.load(run_id)  # --restart only discards checkpoints, never finished runs
-            if done is not None:
-                reporter.info(f"{run_id}: finished before, skipped")
-                records.append(done)
-                continue
-            records.append(run_one(cfg, run_data, fingerprint, store, req.device, reporter, req.restart, folder.path))
+            # One process per run id at a time: a second identical `run` waits, then finds the record and skips.
+            with atomic.locked(store.checkpoint_path(run_id).with_suffix(".lock")):
+                done = store.load(run_id)  # --restart only discards checkpoints, never finished runs
+                if done is not None:
+                    reporter.info(f"{run_id}: finished before, skipped")
+                    records.append(done)
+                    continue
+                records.append(run_one(cfg, run_data, fingerprint, store, req.device, reporter, req.restart,
+                                       folder.path))
+            store.checkpoint_path(run_id).with_suffix(".lock").unlink(missing_ok=True)
     return records

@@ -17,6 +17,7 @@ from decimal import Decimal
 import numpy as np
 
 from biasbench import rng
+from biasbench.errors import UserError
 from biasbench.ratios import count_for
 
 
@@ -36,6 +37,9 @@ class Assignment:
     def __init__(self, train_labels: np.ndarray, test_labels: np.ndarray, seed: int, dataset: str, valid_size: int,
                  attribute: str, n_classes: int = 10):
         self.seed, self.dataset, self.attribute, self.n = seed, dataset, attribute, n_classes
+        if len(train_labels) <= valid_size:  # an unverified source may be small: never a 0-row train split
+            raise UserError(f"the source has {len(train_labels)} training images; {dataset} holds {valid_size} out "
+                            f"for valid and needs more than that to train on")
         holdout = rng.rank(seed, f"{dataset}/valid-holdout", np.arange(len(train_labels)))
         self.valid_index = np.sort(holdout[:valid_size])
         self.train_index = np.sort(holdout[valid_size:])
@@ -48,7 +52,11 @@ class Assignment:
         self.conflict_attribute = (self.train_labels + 1 + self.train_rank % (n_classes - 1)) % n_classes
 
     def conflict_counts(self, ratio: Decimal) -> np.ndarray:
-        return np.array([count_for(int(n), ratio) for n in self.class_sizes])
+        counts = np.array([count_for(int(n), ratio) for n in self.class_sizes])
+        if ratio > 0 and not counts.any():
+            raise UserError(f"ratio {ratio * 100:g} % of {int(self.class_sizes.sum())} training images rounds to "
+                            "0 bias-conflicting samples in every class; use a larger ratio or source")
+        return counts
 
     def train_attributes(self, ratio: Decimal) -> np.ndarray:
         conflicting = self.train_rank < self.conflict_counts(ratio)[self.train_labels]

@@ -80,6 +80,30 @@ def _write_units(folder: DatasetFolder, units: list[tuple], schema, provenance: 
             pass
 
 
+REBUILDING = "rebuild-in-progress"  # the card's first config while units are replaced: loading it fails
+
+
+def _withdraw_rebuilt_configs(folder: DatasetFolder, rewriting: set[str], gen) -> None:
+    """Before replacing units in place, take the configs that use them off the card.
+
+    Units are replaced one at a time, so a run killed mid-rebuild leaves new
+    units beside old ones. biasbench itself never reads such a mix (a config
+    is complete only when its units' parameter hashes agree), but
+    `datasets.load_dataset` reads the card: so the card first lists only the
+    configs this build leaves alone, after a first config that names no file
+    (loading it, the default, or a withdrawn config fails loudly). The final
+    card is written when the build ends.
+    """
+    on_disk = folder.units()
+    if not rewriting & set(on_disk):
+        return  # nothing is replaced: new units never form a half-old config
+    keep = [c for c in folder.configs() if not ({c.name, *c.required} & rewriting)]
+    text = card.header(keep, gen.schema, gen.card_meta, placeholder=REBUILDING)
+    text += f"\n# {folder.dataset}: being rebuilt\n\nA `biasbench generate --force` is replacing units of this folder " \
+            "(or was killed while doing so: run it again). Configs being rebuilt are not listed.\n"
+    atomic.write_text(folder.path / "README.md", text)
+
+
 def generate(
     dataset: str,
     ratios: list[Decimal],
@@ -96,8 +120,29 @@ def generate(
     if seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {seed}")
     path = dataset_dir(root, gen.name, seed)
+    existed = path.exists()
     _prepare_dir(path)
     folder = DatasetFolder(path, gen.name)
+    try:
+        return _generate(gen, folder, ratios, seed, source_dir, force, allow_unverified, workers, reporter)
+    except BaseException:
+        if not existed:  # a failed first build leaves no empty dataset folder (with only its lock) behind
+            _remove_if_only_lock(path)
+        raise
+
+
+def _remove_if_only_lock(path: Path) -> None:
+    try:
+        if path.is_dir() and {p.name for p in path.iterdir()} <= {".lock"}:
+            (path / ".lock").unlink(missing_ok=True)
+            path.rmdir()
+    except OSError:
+        pass
+
+
+def _generate(gen, folder: DatasetFolder, ratios, seed, source_dir, force, allow_unverified, workers,
+              reporter) -> GenerateReport:
+    path = folder.path
     report = GenerateReport(path)
     t0 = time.perf_counter()
     with folder.lock():
@@ -127,6 +172,7 @@ def generate(
             for ratio in todo:
                 name = config_name(ratio)
                 units.append((name, wanted[name], built.ratios[ratio], {COMMON: params_hash(common_params)}))
+            _withdraw_rebuilt_configs(folder, {u[0] for u in units}, gen)
             _write_units(folder, units, gen.schema, provenance, workers)
             report.built += [config_name(r) for r in todo]
             report.timings["write"] = time.perf_counter() - t1

@@ -31,7 +31,8 @@ def _size_category(n: int) -> str:
     return "n>1M"
 
 
-def header(configs: list[Config], schema: Schema, meta: CardMeta) -> str:
+def header(configs: list[Config], schema: Schema, meta: CardMeta, placeholder: str | None = None) -> str:
+    """The YAML front matter; `placeholder` first adds a config that names a file that does not exist."""
     largest = max((sum(i["num_examples"] for i in c.splits.values()) for c in configs), default=0)
     doc = {
         "pretty_name": meta.pretty_name,
@@ -59,6 +60,9 @@ def header(configs: list[Config], schema: Schema, meta: CardMeta) -> str:
             for c in configs
         ],
     }
+    if placeholder:
+        doc["configs"].insert(0, {"config_name": placeholder, "default": True,
+                                  "data_files": [{"split": "train", "path": f"data/.{placeholder}/none.parquet"}]})
     return "---\n" + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
 
 

@@ -34,6 +34,7 @@ from biasbench.hub.png import decode
 from biasbench.hub.fingerprint import config_fingerprint, split_fingerprint
 from biasbench.hub.schema import Schema
 from biasbench.ratios import ratio_from_config
+from biasbench.safe_paths import is_plain_name
 
 UNIT_FILE = "unit.json"
 MANIFEST = "manifest.json"
@@ -82,6 +83,27 @@ class Config:
         return [f"data/{info['unit']}/{name}" for name in info["files"]]
 
 
+def _check_unit(meta: object, unit: str, path: Path) -> None:
+    """unit.json's shape and every file name in it (safe_paths); one-line errors naming the file."""
+    what = str(path)
+    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict) or not isinstance(meta.get("splits"), dict):
+        raise UserError(f"{what} is not a biasbench unit (no files/splits tables); delete it or regenerate with --force")
+    if meta.get("unit", unit) != unit:
+        raise UserError(f"{what} says it is unit {meta.get('unit')!r} but lies in data/{unit}; refusing it")
+    names = list(meta["files"])
+    for split, info in meta["splits"].items():
+        if not isinstance(info, dict) or not isinstance(info.get("files"), list):
+            raise UserError(f"{what}: split {split!r} has no file list; delete it or regenerate with --force")
+        names += info["files"]
+    for name in names:
+        if not is_plain_name(name):
+            raise UserError(f"{what} names the file {name!r}, which is not a plain file name inside its unit; "
+                            "refusing it")
+        file = path.parent / name
+        if file.is_symlink():
+            raise UserError(f"{what}: {file} is a symbolic link; a dataset folder holds none, refusing it")
+
+
 class DatasetFolder:
     def __init__(self, path: Path, dataset: str):
         self.path = Path(path)
@@ -92,13 +114,19 @@ class DatasetFolder:
         return self.path / "data" / unit
 
     def read_unit(self, unit: str) -> dict | None:
+        """A unit's metadata, checked: every file it names is a plain name inside the unit (no `..`, no
+        absolute path, no symbolic link), so nothing that reads a folder can be sent outside it."""
         path = self.unit_dir(unit) / UNIT_FILE
         if not path.is_file():
             return None
+        if path.is_symlink() or self.unit_dir(unit).is_symlink():
+            raise UserError(f"{path} is reached through a symbolic link; a dataset folder holds none, refusing it")
         try:
-            return json.loads(path.read_text())
+            meta = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise UserError(f"{path} is unreadable ({exc}); delete it or regenerate with --force") from None
+        _check_unit(meta, unit, path)
+        return meta
 
     def units(self) -> dict[str, dict]:
         data = self.path / "data"

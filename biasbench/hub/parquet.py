@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from biasbench.errors import UserError
 from biasbench.hub.schema import Schema
 
 MAX_SHARD_BYTES = 500 * 1000 * 1000
@@ -110,7 +111,22 @@ def write_split(directory: Path, split: str, rows: SplitRows, schema: Schema) ->
     return names
 
 
+COLUMNS_READ = ("image", "label", "bias_label", "aligned", "source_index")
+
+
 def read_split(paths: list[Path]) -> pa.Table:
-    """Concatenate the shards of one split, in shard order."""
-    tables = [pq.read_table(p) for p in sorted(paths)]
+    """Concatenate the shards of one split, in shard order; a damaged or foreign shard is a one-line error."""
+    tables = []
+    for p in sorted(paths):
+        try:
+            table = pq.read_table(p)
+        except (OSError, pa.ArrowException) as exc:
+            raise UserError(f"{p} is not a readable parquet shard ({type(exc).__name__}); "
+                            "the file is damaged: regenerate with --force") from None
+        missing = [c for c in COLUMNS_READ if c not in table.column_names]
+        if missing:
+            raise UserError(f"{p} has no column {', '.join(missing)}: not a biasbench shard; regenerate with --force")
+        tables.append(table)
+    if not tables:
+        raise UserError("a split lists no parquet shard; regenerate with --force")
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]

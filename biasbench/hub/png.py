@@ -51,9 +51,15 @@ def encode_rgb(images: np.ndarray, level: int = ZLIB_LEVEL, row_filter: int = 0)
 
 def decode(data: bytes) -> np.ndarray:
     """Any PNG (or other PIL-readable image) -> (H, W, C) uint8; RGB for colour."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(data)) as im:
-        if im.mode not in ("RGB", "L"):
-            im = im.convert("RGB")
-        return np.asarray(im)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.mode not in ("RGB", "L"):
+                im = im.convert("RGB")
+            return np.asarray(im)
+    except (OSError, UnidentifiedImageError, ValueError, TypeError) as exc:
+        from biasbench.errors import UserError
+
+        raise UserError(f"an image in the dataset is not a readable PNG ({type(exc).__name__}); the shard is "
+                        "damaged: regenerate with --force") from None

@@ -53,18 +53,25 @@ def arrays_from_files(paths: list[Path], fingerprint: str = "") -> SplitArrays:
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise UserError(f"{missing[0]} is missing; regenerate with --force")
-    table = read_split(paths)
-    images = np.stack([decode(b) for b in table.column("image").combine_chunks().field("bytes").to_pylist()])
-    if images.ndim == 3:
-        images = images[..., None]
-    return SplitArrays(
-        images=images,
-        label=table.column("label").to_numpy().astype(np.int64),
-        bias=table.column("bias_label").to_numpy().astype(np.int64),
-        aligned=table.column("aligned").to_numpy().astype(bool),
-        source_index=table.column("source_index").to_numpy().astype(np.int64),
-        fingerprint=fingerprint,
-    )
+    try:
+        table = read_split(paths)
+        images = np.stack([decode(b) for b in table.column("image").combine_chunks().field("bytes").to_pylist()])
+        if images.ndim == 3:
+            images = images[..., None]
+        return SplitArrays(
+            images=images,
+            label=table.column("label").to_numpy().astype(np.int64),
+            bias=table.column("bias_label").to_numpy().astype(np.int64),
+            aligned=table.column("aligned").to_numpy().astype(bool),
+            source_index=table.column("source_index").to_numpy().astype(np.int64),
+            fingerprint=fingerprint,
+        )
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged shard: pyarrow ArrowInvalid, PIL OSError, missing column
+        raise UserError(f"{paths[0].parent}: a parquet shard is damaged ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:120] if str(exc) else 'unreadable'}); "
+                        "regenerate with --force") from None
 
 
 def read_arrays(folder: DatasetFolder, ratio: Decimal, split: str, verify: bool = True) -> SplitArrays:

@@ -18,8 +18,9 @@ import yaml
 
 from biasbench.errors import UserError
 from biasbench.hub.fingerprint import config_fingerprint
-from biasbench.hub.folder import CARD, MANIFEST, sha256_file
+from biasbench.hub.folder import CARD, MANIFEST, DatasetFolder, sha256_file
 from biasbench.hub.read import arrays_from_files
+from biasbench.safe_paths import inside
 
 
 @dataclass
@@ -46,14 +47,19 @@ def load_manifest(path: Path) -> dict:
     try:
         manifest = json.loads(target.read_text())
         manifest["files"], manifest["configs"]  # noqa: B018 (presence check)
-    except (ValueError, KeyError, TypeError) as exc:
+        names = list(manifest["files"]) + [f for c in manifest["configs"].values()
+                                           for s in c["splits"].values() for f in s["files"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{target} is not a valid manifest ({type(exc).__name__})") from None
+    for rel in names:  # every name it lists stays inside the folder, reached without a symbolic link
+        inside(Path(path), rel, str(target))
     return manifest
 
 
 def verify(path: Path) -> list[Check]:
     path = Path(path)
     manifest = load_manifest(path)
+    DatasetFolder(path, str(manifest.get("dataset", ""))).units()  # unit.json names are checked the same way
     bad_files: dict[str, str] = {}
     for rel, digest in manifest["files"].items():
         f = path / rel

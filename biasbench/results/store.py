@@ -43,6 +43,8 @@ class RunStore:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             return None  # damaged: the run is redone
+        if not isinstance(record, dict):  # JSON, but not a record: the run is redone
+            return None
         return record if record.get("format") == RECORD_FORMAT and record.get("run_id") == run_id else None
 
     def save(self, record: dict) -> Path:

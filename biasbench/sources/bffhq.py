@@ -29,7 +29,7 @@ from biasbench.errors import UserError
 from biasbench.protocol import BFFHQ, BFFHQProtocol
 from biasbench.sources.common import SourceFile, env_source_dir, md5_hex, sha256_hex
 
-RELEASE_NAME = re.compile(r"^(\d+)_([01])_([01])\.png$")
+RELEASE_NAME = re.compile(r"^(\d+)_([01])_([01])\.png\Z")  # \Z: a name ending in a newline does not match
 FFHQ_NAME = re.compile(r"^(\d+)\.(png|jpe?g)$", re.IGNORECASE)
 RELEASE_FOLDERS = ("0.5pct/align", "0.5pct/conflict", "valid", "test")
 ID_COLUMNS = ("image_number", "image_id", "id")
@@ -82,9 +82,18 @@ def listing_file(name: str, entries: list[tuple[str, str]], verified: bool) -> S
 
 
 def _files_under(folder: Path) -> list[Path]:
-    """Visible files at any depth (hidden files are skipped, as the reference loaders' glob does)."""
+    """Visible files at any depth (hidden files are skipped, as the reference loaders' glob does).
+
+    A release is input: a symbolic link in it (to a file or a folder, inside or outside the release) is
+    refused, so an image from elsewhere can never be taken into a split.
+    """
     out = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+    if folder.is_symlink():
+        raise UserError(f"{folder} is a symbolic link; the release folders must be real folders")
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for name in dirnames + filenames:
+            if (Path(dirpath) / name).is_symlink():
+                raise UserError(f"{Path(dirpath) / name} is a symbolic link; a release holds only real files")
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         out += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
     return out
@@ -96,7 +105,8 @@ def _parse_release_folder(root: Path, folder: str) -> tuple[list[tuple[int, int,
     for path in _files_under(base):
         m = RELEASE_NAME.match(path.name)
         if m is None:
-            raise UserError(f"{path}: file name does not parse as <id>_<age>_<gender>.png (age and gender 0 or 1); "
+            shown = str(path) if str(path).isprintable() else repr(str(path))
+            raise UserError(f"{shown}: file name does not parse as <id>_<age>_<gender>.png (age and gender 0 or 1); "
                             "is this the BFFHQ release?")
         image_id, age, gender = int(m[1]), int(m[2]), int(m[3])
         rel = path.relative_to(base)
@@ -169,6 +179,8 @@ def _age_class(value: str, column: str, proto: BFFHQProtocol, where: str) -> int
         age = float(text)
     except ValueError:
         raise UserError(f"{where}: age {value!r} is not a number") from None
+    if age != age:  # nan: no age known, the row is not used
+        return -1
     (ylo, yhi), (olo, ohi) = proto.young_ages, proto.old_ages
     return 0 if ylo <= age < yhi + 1 else 1 if olo <= age < ohi + 1 else -1
 
@@ -207,6 +219,10 @@ def read_label_table(path: Path, proto: BFFHQProtocol = BFFHQ) -> tuple[dict[int
         raise UserError(f"cannot read label table {path}: {exc.strerror or exc}") from None
     except csv.Error as exc:
         raise UserError(f"{path} is not a readable CSV ({exc})") from None
+    if rows and not labels:
+        raise UserError(f"{path}: none of its {rows} rows has an age in the young ({proto.young_ages[0]}-"
+                        f"{proto.young_ages[1]}) or old ({proto.old_ages[0]}-{proto.old_ages[1]}) range "
+                        f"(column {age_col!r}; empty or nan ages?)")
     facts = {"file": path.name, "rows": rows, "used": len(labels),
              "columns": {"id": id_col, "age": age_col, "gender": gender_col}}
     return labels, facts

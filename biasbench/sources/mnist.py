@@ -90,6 +90,8 @@ def load_mnist(source_dir: Path, allow_unverified: bool = False) -> MNIST:
     or in torchvision's `MNIST/raw/` layout.
     """
     source_dir = Path(source_dir)
+    if source_dir.is_file():
+        raise UserError(f"--source-dir {source_dir} is a file; give the folder that holds the MNIST files")
     if not source_dir.is_dir():
         raise UserError(f"source directory {source_dir} does not exist")
     arrays: dict[str, np.ndarray] = {}
@@ -112,8 +114,11 @@ def load_mnist(source_dir: Path, allow_unverified: bool = False) -> MNIST:
                 "re-download it, or pass --allow-unverified to build an (unofficial) dataset anyway"
             )
         array = parse_idx(data, found)
-        if array.shape != _SHAPES[name] and verified:
-            raise UserError(f"{found} has shape {array.shape}, expected {_SHAPES[name]}")
+        expected = _SHAPES[name]
+        # --allow-unverified waives the checksums, not the shape: images are N x 28 x 28, labels N
+        if array.ndim != len(expected) or array.shape[1:] != expected[1:] or (verified and array.shape != expected):
+            raise UserError(f"{found} has shape {array.shape}, expected {expected} "
+                            f"({'x'.join(str(d) for d in expected[1:]) or 'one label'} per item)")
         arrays[name] = array
         files.append(SourceFile(name, str(found), digest, sha256_hex(data), verified))
     for split in ("train", "t10k"):
@@ -121,6 +126,13 @@ def load_mnist(source_dir: Path, allow_unverified: bool = False) -> MNIST:
         n_lab = arrays[f"{split}-labels-idx1-ubyte"].shape[0]
         if n_img != n_lab:
             raise UserError(f"{source_dir}: {split} has {n_img} images but {n_lab} labels")
+        labels = arrays[f"{split}-labels-idx1-ubyte"]
+        if labels.size and int(labels.max()) > 9:
+            raise UserError(f"{source_dir}: {split} labels go up to {int(labels.max())}; MNIST has digits 0-9")
+        present = set(np.unique(labels).tolist())
+        if present != set(range(10)):
+            missing_digits = sorted(set(range(10)) - present)
+            raise UserError(f"{source_dir}: {split} has no image of digit(s) {missing_digits}; every digit is needed")
     return MNIST(
         train_images=arrays["train-images-idx3-ubyte"],
         train_labels=arrays["train-labels-idx1-ubyte"].astype(np.int64),

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from biasbench.baselines.base import Batch, Method, TrainInfo
 from biasbench.data import TensorSplit
+from biasbench.errors import UserError
 from biasbench.progress import SILENT, Reporter
 from biasbench.runconfig import RunConfig
 from biasbench.training import checkpoint, flops
@@ -154,15 +155,19 @@ def train(
              "images": 0}
     if checkpoint_path.is_file() and not restart:
         saved = checkpoint.load(checkpoint_path)
-        for name, module in modules.items():
-            module.load_state_dict(saved["modules"][name])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        stream.load_state_dict(saved["stream"])
-        pre.load_state_dict(saved["preprocess"])
-        method.load_state_dict(saved["method"])
-        torch.set_rng_state(saved["torch_rng"])
+        try:
+            for name, module in modules.items():
+                module.load_state_dict(saved["modules"][name])
+            optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
+            stream.load_state_dict(saved["stream"])
+            pre.load_state_dict(saved["preprocess"])
+            method.load_state_dict(saved["method"])
+            torch.set_rng_state(saved["torch_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # another run's or program's state
+            raise UserError(f"checkpoint {checkpoint_path} does not fit this run ({type(exc).__name__}); "
+                            "pass --restart to start this run over") from None
         state = saved["state"]
         reporter.info(f"resuming {cfg.ratio} seed {cfg.seed} from step {state['step']}")
 

@@ -1,0 +1,625 @@
+"""Hostile and unlucky inputs, one table: nothing read from a dataset folder, cache, record, checkpoint or
+source tree writes outside its place, serves wrong data, or ends in a traceback.
+
+Each row: the damaged state (a setup on a fresh copy of a small generated CMNIST), the command, the exit
+code, a fragment of its message, and an optional check. Every row also checks that a sentinel folder
+beside the data was not touched (nothing written outside) and, for refusals, that the error is one line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from biasbench.cli import main
+from conftest import REPO, idx_bytes, synthetic_mnist, write_mnist
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+RUN = ["--profile", "cpu", "--device", "cpu", "--ratio", "1pct", "--seeds", "1", "--steps", "2", "--eval-every", "2"]
+
+
+@pytest.fixture(scope="module")
+def small_cmnist(tmp_path_factory):
+    """CMNIST at 1 % from a 1,500-image synthetic MNIST (valid 300): a copy per row is cheap."""
+    from dataclasses import replace
+
+    import biasbench.generators.cmnist as module
+    from biasbench.generators.build import generate
+
+    src = write_mnist(tmp_path_factory.mktemp("mnist"), synthetic_mnist(1500, 300))
+    keep, module.GENERATOR = module.GENERATOR, module.ColoredMNIST(replace(module.CMNIST, valid_size=300))
+    try:
+        root = tmp_path_factory.mktemp("data")
+        generate("cmnist", [Decimal("0.01")], root, 0, src, allow_unverified=True)
+    finally:
+        module.GENERATOR = keep
+    return root
+
+
+@dataclass
+class Ctx:
+    tmp: Path
+    root: Path  # the data root holding cmnist/ (a private copy)
+    outside: Path  # a sentinel folder: must be untouched
+    out: Path  # where a command may write
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def ds(self) -> Path:
+        return self.root / "cmnist"
+
+    def unit(self, name: str = "1pct") -> dict:
+        return json.loads((self.ds / "data" / name / "unit.json").read_text())
+
+    def write_unit(self, meta, name: str = "1pct") -> None:
+        (self.ds / "data" / name / "unit.json").write_text(json.dumps(meta))
+
+    def shard(self, unit: str = "1pct", split: str = "train") -> Path:
+        return self.ds / "data" / unit / f"{split}-00000-of-00001.parquet"
+
+    def results(self) -> Path:
+        return self.tmp / "results"
+
+
+def tree_digest(path: Path) -> dict[str, str]:
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+# ---- setups ---------------------------------------------------------------------------------------
+
+def files_entry(name: str):
+    def setup(c: Ctx) -> None:
+        meta = c.unit()
+        meta["splits"]["train"]["files"] = [name]
+        meta["files"][name] = "0" * 64
+        c.write_unit(meta)
+    return setup
+
+
+def traversal_to_victim(c: Ctx) -> None:
+    files_entry("../../../outside/victim.txt")(c)
+
+
+def symlinked_shard(c: Ctx) -> None:
+    target = c.outside / "victim.txt"
+    c.shard().unlink()
+    c.shard().symlink_to(target)
+
+
+def symlinked_unit(c: Ctx) -> None:
+    real = c.tmp / "elsewhere-1pct"
+    shutil.move(str(c.ds / "data" / "1pct"), real)
+    (c.ds / "data" / "1pct").symlink_to(real, target_is_directory=True)
+
+
+def unit_not_object(c: Ctx) -> None:
+    c.write_unit(["not", "a", "unit"])
+
+
+def unit_renamed(c: Ctx) -> None:
+    meta = c.unit()
+    meta["unit"] = "common"
+    c.write_unit(meta)
+
+
+def unit_not_json(c: Ctx) -> None:
+    (c.ds / "data" / "1pct" / "unit.json").write_text("{ not json")
+
+
+def cache_path(c: Ctx) -> Path:
+    from biasbench.data import load
+
+    load("cmnist", "1pct", "train", root=c.root)  # builds the cache
+    (cache,) = (c.ds / ".cache" / "tensors").glob("*.npz")
+    return cache
+
+
+def cache_permuted_labels(c: Ctx) -> None:
+    cache = cache_path(c)
+    with np.load(cache) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["label"] = np.roll(arrays["label"], 1)
+    np.savez(cache, **arrays)
+    c.notes["cache"] = cache
+
+
+def cache_flipped_byte(c: Ctx) -> None:
+    cache = cache_path(c)
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    data[40] ^= 0xFF
+    cache.write_bytes(bytes(data))
+    c.notes["cache"] = cache
+
+
+def cache_truncated(c: Ctx) -> None:
+    cache = cache_path(c)
+    cache.write_bytes(cache.read_bytes()[:100])
+    c.notes["cache"] = cache
+
+
+def shard_truncated(c: Ctx) -> None:
+    c.shard().write_bytes(c.shard().read_bytes()[:500])
+
+
+def shard_garbage(c: Ctx) -> None:
+    c.shard().write_bytes(b"PAR1" + os.urandom(2000) + b"PAR1")
+
+
+def shard_bad_png(c: Ctx) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(c.shard())
+    images = table.column("image").combine_chunks()
+    data = images.field("bytes").to_pylist()
+    data[0] = b"\x89PNG not really"
+    fixed = pa.StructArray.from_arrays([pa.array(data, pa.binary()), images.field("path")], ["bytes", "path"])
+    pq.write_table(table.set_column(table.column_names.index("image"), "image", fixed), c.shard())
+
+
+def shard_missing_columns(c: Ctx) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": [1, 2, 3]}), c.shard())
+
+
+def run_id(c: Ctx, method: str = "erm") -> str:
+    from biasbench.hub.folder import DatasetFolder
+    from biasbench.runconfig import resolve
+
+    (config,) = DatasetFolder(c.ds, "cmnist").configs()
+    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, "cpu", int(config.splits["train"]["num_examples"]),
+                  False, False, steps=2, eval_every=2)
+    return cfg.run_id(config.fingerprint)
+
+
+def foreign_checkpoint(c: Ctx) -> None:
+    path = c.results() / "checkpoints" / f"{run_id(c)}.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({"epoch": 3, "weights": torch.zeros(2)}, path)
+
+
+def garbage_checkpoint(c: Ctx) -> None:
+    path = c.results() / "checkpoints" / f"{run_id(c)}.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(os.urandom(300))
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {EVIL_MARK}",))
+
+
+EVIL_MARK = Path("/tmp/biasbench-hostile-pickle-ran")
+
+
+def pickle_checkpoint(c: Ctx) -> None:
+    import pickle
+
+    EVIL_MARK.unlink(missing_ok=True)
+    path = c.results() / "checkpoints" / f"{run_id(c)}.pt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(pickle.dumps({"modules": _Evil()}))
+
+
+def record_not_object(c: Ctx) -> None:
+    path = c.results() / "runs" / f"{run_id(c)}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("[1, 2, 3]")
+
+
+def record_truncated(c: Ctx) -> None:
+    path = c.results() / "runs" / f"{run_id(c)}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"format": "biasbench-run/1", "run_id": ')
+
+
+def exported(c: Ctx) -> None:
+    assert main(["export", "cmnist", "--format", "disent", "--out", str(c.out), "--data-dir", str(c.root)]) == 0
+
+
+def exported_then_edited(c: Ctx) -> None:
+    exported(c)
+    png = next((c.out / "cmnist" / "1pct" / "align").rglob("*.png"))
+    png.write_bytes(png.read_bytes() + b"edited")
+
+
+def nonempty_out(c: Ctx) -> None:
+    c.out.mkdir()
+    (c.out / "keep.txt").write_text("mine")
+
+
+def mnist_variant(c: Ctx, change: Callable[[dict], None], n_train: int = 1500) -> Path:
+    arrays = synthetic_mnist(n_train, 300)
+    change(arrays)
+    return write_mnist(c.tmp / "src", arrays)
+
+
+def mnist_small(c: Ctx) -> None:
+    c.notes["src"] = mnist_variant(c, lambda a: None, n_train=1000)
+
+
+def mnist_20px(c: Ctx) -> None:
+    def change(a):
+        a["train-images-idx3-ubyte"] = a["train-images-idx3-ubyte"][:, :20, :20].copy()
+    c.notes["src"] = mnist_variant(c, change)
+
+
+def mnist_label_200(c: Ctx) -> None:
+    def change(a):
+        a["train-labels-idx1-ubyte"] = a["train-labels-idx1-ubyte"].copy()
+        a["train-labels-idx1-ubyte"][5] = 200
+    c.notes["src"] = mnist_variant(c, change)
+
+
+def mnist_missing_digit(c: Ctx) -> None:
+    def change(a):
+        labels = a["train-labels-idx1-ubyte"].copy()
+        labels[labels == 7] = 1
+        a["train-labels-idx1-ubyte"] = labels
+    c.notes["src"] = mnist_variant(c, change)
+
+
+def mnist_ok(c: Ctx) -> None:
+    c.notes["src"] = mnist_variant(c, lambda a: None, n_train=7000)
+
+
+def mnist_as_file(c: Ctx) -> None:
+    c.notes["src"] = c.tmp / "a-file"
+    c.notes["src"].write_text("not a folder")
+
+
+def mnist_bad_gzip(c: Ctx) -> None:
+    src = mnist_variant(c, lambda a: None)
+    path = src / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:20])
+    c.notes["src"] = src
+
+
+def mnist_bad_idx(c: Ctx) -> None:
+    src = mnist_variant(c, lambda a: None)
+    (src / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\x00\x01\x02\x03 not idx", mtime=0))
+    c.notes["src"] = src
+
+
+def release(c: Ctx) -> Path:
+    from bffhq_fixtures import make_release
+
+    c.notes["src"] = make_release(c.tmp / "release")
+    return c.notes["src"]
+
+
+def release_symlink(c: Ctx) -> None:
+    root = release(c)
+    outside_png = c.outside / "face.png"
+    shutil.copy(next((root / "valid").glob("*.png")), outside_png)
+    (root / "valid" / "999_0_0.png").symlink_to(outside_png)
+
+
+def release_newline_name(c: Ctx) -> None:
+    root = release(c)
+    src = next((root / "valid").glob("*.png"))
+    src.rename(root / "valid" / (src.name + "\n"))
+
+
+def ffhq_nan_ages(c: Ctx) -> None:
+    from bffhq_fixtures import default_rows, write_ffhq
+
+    rows = default_rows()
+    for r in rows:
+        r["age"] = "nan"
+    c.notes["src"] = write_ffhq(c.tmp / "ffhq", rows, columns=("image_number", "age", "gender"))
+
+
+def nothing(c: Ctx) -> None:
+    pass
+
+
+# ---- checks after a row --------------------------------------------------------------------------
+
+def cache_rebuilt(c: Ctx) -> None:
+    from biasbench.hub.folder import DatasetFolder
+    from biasbench.hub.read import read_arrays
+
+    truth = read_arrays(DatasetFolder(c.ds, "cmnist"), Decimal("0.01"), "train")
+    with np.load(c.notes["cache"]) as z:
+        assert np.array_equal(z["label"], truth.label)  # the cache now holds the real split
+    (record,) = [json.loads(p.read_text()) for p in (c.results() / "runs").glob("*.json")]
+    assert record["run_id"] == run_id(c)  # the planned id: the fingerprint the data really has
+
+
+def no_empty_dataset_folder(c: Ctx) -> None:
+    assert not (c.out / "cmnist").exists()
+
+
+def pickle_did_not_run(c: Ctx) -> None:
+    assert not EVIL_MARK.exists()
+
+
+def record_redone(c: Ctx) -> None:
+    record = json.loads((c.results() / "runs" / f"{run_id(c)}.json").read_text())
+    assert record["method"] == "erm" and record["history"]
+
+
+def canonical_record(c: Ctx) -> None:
+    (record,) = [json.loads(p.read_text()) for p in (c.results() / "runs").glob("*.json")]
+    assert record["method"] == "disent" and "-disent-" in record["run_id"]
+
+
+def skipped_export(c: Ctx) -> None:
+    pass
+
+
+# ---- the table -----------------------------------------------------------------------------------
+
+def data(c: Ctx) -> list[str]:
+    return ["--data-dir", str(c.root)]
+
+
+@dataclass
+class Row:
+    id: str
+    setup: Callable[[Ctx], None]
+    args: Callable[[Ctx], list[str]]
+    code: int
+    fragment: str
+    check: Callable[[Ctx], None] | None = None
+
+
+ROWS = [
+    # paths taken from metadata
+    Row("traversal-publish", traversal_to_victim, lambda c: ["publish", "cmnist", "--dry-run", str(c.out), *data(c)],
+        2, "not a plain file name"),
+    Row("traversal-export", traversal_to_victim,
+        lambda c: ["export", "cmnist", "--format", "disent", "--out", str(c.out), *data(c)], 2, "not a plain file name"),
+    Row("traversal-export-lff", traversal_to_victim,
+        lambda c: ["export", "cmnist", "--format", "lff", "--out", str(c.out), *data(c)], 2, "not a plain file name"),
+    Row("traversal-verify", traversal_to_victim, lambda c: ["verify", str(c.ds)], 2, "not a plain file name"),
+    Row("traversal-run", traversal_to_victim, lambda c: ["run", "--method", "erm", *RUN, *data(c),
+                                                         "--results", str(c.results())], 2, "not a plain file name"),
+    Row("traversal-preview", traversal_to_victim,
+        lambda c: ["preview", "cmnist", "--ratio", "1pct", "--out", str(c.out / "p.png"), *data(c)], 2,
+        "not a plain file name"),
+    Row("absolute-path", files_entry("/etc/passwd"), lambda c: ["publish", "cmnist", "--dry-run", str(c.out), *data(c)],
+        2, "not a plain file name"),
+    Row("dotdot-inside", files_entry("sub/../train.parquet"),
+        lambda c: ["export", "cmnist", "--format", "disent", "--out", str(c.out), *data(c)], 2, "not a plain file name"),
+    Row("newline-name", files_entry("train-00000-of-00001.parquet\n"),
+        lambda c: ["publish", "cmnist", "--dry-run", str(c.out), *data(c)], 2, "not a plain file name"),
+    Row("hidden-name", files_entry(".secret"), lambda c: ["verify", str(c.ds)], 2, "not a plain file name"),
+    Row("symlinked-shard-export", symlinked_shard,
+        lambda c: ["export", "cmnist", "--format", "disent", "--out", str(c.out), *data(c)], 2, "symbolic link"),
+    Row("symlinked-shard-publish", symlinked_shard,
+        lambda c: ["publish", "cmnist", "--dry-run", str(c.out), *data(c)], 2, "symbolic link"),
+    Row("symlinked-unit", symlinked_unit, lambda c: ["verify", str(c.ds)], 2, "symbolic link"),
+    Row("unit-not-object", unit_not_object, lambda c: ["verify", str(c.ds)], 2, "not a biasbench unit"),
+    Row("unit-renamed", unit_renamed, lambda c: ["publish", "cmnist", "--dry-run", str(c.out), *data(c)], 2,
+        "lies in data/1pct"),
+    Row("unit-not-json", unit_not_json,
+        lambda c: ["export", "cmnist", "--format", "disent", "--out", str(c.out), *data(c)], 2, "unreadable"),
+    # caches trusted by name: checked on every read and rebuilt
+    Row("cache-permuted-labels", cache_permuted_labels,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 0, "erm on cmnist",
+        cache_rebuilt),
+    Row("cache-flipped-byte", cache_flipped_byte,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 0, "erm on cmnist",
+        cache_rebuilt),
+    Row("cache-truncated", cache_truncated,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 0, "erm on cmnist",
+        cache_rebuilt),
+    # damaged shards
+    Row("shard-truncated-run", shard_truncated,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 2,
+        "not a readable parquet shard"),
+    Row("shard-garbage-export", shard_garbage,
+        lambda c: ["export", "cmnist", "--format", "lff", "--out", str(c.out), *data(c)], 2,
+        "not a readable parquet shard"),
+    Row("shard-bad-png-run", shard_bad_png,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 2, "not a readable PNG"),
+    Row("shard-bad-png-export-lff", shard_bad_png,
+        lambda c: ["export", "cmnist", "--format", "lff", "--out", str(c.out), *data(c)], 2, "not a readable PNG"),
+    Row("shard-missing-columns", shard_missing_columns,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 2, "has no column"),
+    Row("shard-truncated-verify", shard_truncated, lambda c: ["verify", str(c.ds)], 1, "sha256"),
+    # checkpoints and records
+    Row("foreign-checkpoint", foreign_checkpoint,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 2,
+        "not a biasbench checkpoint"),
+    Row("garbage-checkpoint", garbage_checkpoint,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 2, "damaged"),
+    Row("pickle-checkpoint", pickle_checkpoint,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 2,
+        "not a biasbench checkpoint", pickle_did_not_run),
+    Row("record-not-object", record_not_object,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 0, "erm on cmnist",
+        record_redone),
+    Row("record-truncated", record_truncated,
+        lambda c: ["run", "--method", "erm", *RUN, *data(c), "--results", str(c.results())], 0, "erm on cmnist",
+        record_redone),
+    Row("leaderboard-of-bad-records", record_not_object,
+        lambda c: ["leaderboard", "--results", str(c.results()), "--out", str(c.out)], 0, "not a biasbench run record"),
+    # command-line input
+    Row("huge-seeds-run", nothing, lambda c: ["run", "--method", "erm", "--seeds", "99999999999", "--device", "cpu",
+                                              *data(c)], 2, "--seeds"),
+    Row("huge-seeds-sweep", nothing, lambda c: ["sweep", "--methods", "erm", "--seeds", "99999999999", "--dry-run",
+                                                *data(c), "--results", str(c.results())], 2, "--seeds"),
+    Row("method-capitalised", nothing, lambda c: ["run", "--method", "DisEnt", *RUN, *data(c),
+                                                  "--results", str(c.results())], 0, "disent on cmnist",
+        canonical_record),
+    Row("unknown-method", nothing, lambda c: ["run", "--method", "rests", *RUN, *data(c)], 2, "unknown method"),
+    Row("data-and-data-dir", nothing, lambda c: ["run", "--method", "erm", "--data", str(c.ds), *RUN, *data(c)], 2,
+        "give one of them"),
+    Row("density-out-of-range", nothing, lambda c: ["run", "--method", "rigl", "--density", "2", *RUN, *data(c)], 2,
+        "--density"),
+    Row("amp-on-cpu", nothing, lambda c: ["run", "--method", "erm", "--amp", "bf16", *RUN, *data(c)], 2,
+        "--amp needs"),
+    Row("unknown-profile", nothing, lambda c: ["run", "--method", "erm", "--profile", "fast", "--device", "cpu",
+                                               *data(c)], 2, "invalid choice"),
+    # exports compare content
+    Row("export-again-same", exported,
+        lambda c: ["export", "cmnist", "--format", "disent", "--out", str(c.out), *data(c)], 0, "with the same content"),
+    Row("export-over-edited-png", exported_then_edited,
+        lambda c: ["export", "cmnist", "--format", "disent", "--out", str(c.out), *data(c)], 2, "changed since"),
+    Row("publish-into-nonempty", nonempty_out, lambda c: ["publish", "cmnist", "--dry-run", str(c.out), *data(c)], 2,
+        "is not empty"),
+    # sources: --allow-unverified waives checksums, not sanity
+    Row("mnist-1000-images", mnist_small, lambda c: ["generate", "cmnist", "--ratio", "1pct", "--allow-unverified",
+                                                     "--source-dir", str(c.notes["src"]), "--out", str(c.out)], 2,
+        "needs more than that", no_empty_dataset_folder),
+    Row("mnist-20px", mnist_20px, lambda c: ["generate", "cmnist", "--ratio", "1pct", "--allow-unverified",
+                                             "--source-dir", str(c.notes["src"]), "--out", str(c.out)], 2,
+        "has shape", no_empty_dataset_folder),
+    Row("mnist-label-200", mnist_label_200, lambda c: ["generate", "cmnist", "--ratio", "1pct", "--allow-unverified",
+                                                       "--source-dir", str(c.notes["src"]), "--out", str(c.out)], 2,
+        "labels go up to 200", no_empty_dataset_folder),
+    Row("mnist-missing-digit", mnist_missing_digit,
+        lambda c: ["generate", "cmnist", "--ratio", "1pct", "--allow-unverified", "--source-dir", str(c.notes["src"]),
+                   "--out", str(c.out)], 2, "no image of digit", no_empty_dataset_folder),
+    Row("ratio-rounds-to-zero", mnist_ok,
+        lambda c: ["generate", "cmnist", "--ratio", "0.00001", "--allow-unverified", "--source-dir",
+                   str(c.notes["src"]), "--out", str(c.out)], 2, "rounds to 0", no_empty_dataset_folder),
+    Row("source-dir-is-a-file", mnist_as_file,
+        lambda c: ["generate", "cmnist", "--source-dir", str(c.notes["src"]), "--out", str(c.out)], 2, "is a file",
+        no_empty_dataset_folder),
+    Row("mnist-truncated-gzip", mnist_bad_gzip,
+        lambda c: ["generate", "cmnist", "--allow-unverified", "--source-dir", str(c.notes["src"]), "--out",
+                   str(c.out)], 2, "damaged or truncated gzip", no_empty_dataset_folder),
+    Row("mnist-not-idx", mnist_bad_idx,
+        lambda c: ["generate", "cmnist", "--allow-unverified", "--source-dir", str(c.notes["src"]), "--out",
+                   str(c.out)], 2, "not an IDX file", no_empty_dataset_folder),
+    Row("bffhq-symlinked-image", release_symlink,
+        lambda c: ["generate", "bffhq", "--source-dir", str(c.notes["src"]), "--out", str(c.out),
+                   "--allow-unverified"], 2, "symbolic link"),
+    Row("bffhq-newline-name", release_newline_name,
+        lambda c: ["generate", "bffhq", "--source-dir", str(c.notes["src"]), "--out", str(c.out),
+                   "--allow-unverified"], 2, "does not parse"),
+    Row("bffhq-nan-ages", ffhq_nan_ages,
+        lambda c: ["generate", "bffhq", "--source-dir", str(c.notes["src"]), "--out", str(c.out)], 2,
+        "empty or nan ages"),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_hostile_input(row: Row, small_cmnist, tmp_path, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(small_cmnist, root, symlinks=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("precious")
+    c = Ctx(tmp_path, root, outside, tmp_path / "out")
+    row.setup(c)
+    capsys.readouterr()  # what the setup printed is not the row's
+    before = tree_digest(outside)
+    try:
+        code = main(row.args(c))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == row.code, (out[-800:], err[-800:])
+    assert "Traceback" not in err
+    if row.code == 2:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert row.fragment in lines[0], lines[0]
+    else:
+        assert row.fragment in out + err, (out[-800:], err[-800:])
+    assert tree_digest(outside) == before and (outside / "victim.txt").read_text() == "precious"
+    if row.check is not None:
+        row.check(c)
+
+
+def test_the_table_is_large_enough():
+    assert len(ROWS) >= 40 and len({r.id for r in ROWS}) == len(ROWS)
+
+
+# ---- kill -9 during a --force rebuild from another source ----------------------------------------
+
+KILL_AFTER_SHARDS = textwrap.dedent(
+    """
+    import os, signal, sys
+    from biasbench.hub import parquet
+    n, calls = int(sys.argv[1]), [0]
+    original = parquet.write_split
+    def wrapped(*a, **k):
+        out = original(*a, **k)
+        calls[0] += 1
+        if calls[0] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+    parquet.write_split = wrapped
+    from biasbench.cli import main
+    sys.exit(main(sys.argv[2:]))
+    """
+)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])  # killed after the first, second, third shard of the rebuild
+def test_kill_9_during_a_forced_rebuild_never_leaves_a_mixed_config_that_load_dataset_reads(tmp_path, n):
+    from datasets import load_dataset
+
+    from biasbench.hub.folder import DatasetFolder
+
+    first = write_mnist(tmp_path / "a", synthetic_mnist(7000, 1000))
+    arrays = synthetic_mnist(7000, 1000)
+    arrays["train-images-idx3-ubyte"] = arrays["train-images-idx3-ubyte"] // 2
+    second = write_mnist(tmp_path / "b", arrays)
+    out = tmp_path / "data"
+    base = ["generate", "cmnist", "--ratio", "1pct,5pct", "--allow-unverified", "--out", str(out)]
+    assert main([*base, "--source-dir", str(first)]) == 0
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_SHARDS, str(n), *base, "--source-dir", str(second),
+                             "--force"], cwd=REPO, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-1000:]
+    path = out / "cmnist"
+    # biasbench's own notion: a config is complete when its units' parameter hashes agree (one build)
+    complete = {c.name for c in DatasetFolder(path, "cmnist").configs()}
+    import yaml
+
+    listed = {c["config_name"] for c in yaml.safe_load((path / "README.md").read_text().split("---")[1])["configs"]}
+    assert listed - {"rebuild-in-progress"} <= complete  # the card never offers a mixed config
+    loaded = []
+    for name in ("1pct", "5pct"):
+        try:
+            load_dataset(str(path), name)
+            loaded.append(name)
+        except Exception:  # noqa: BLE001 - refused while it is being rebuilt: loud, not wrong
+            pass
+    assert set(loaded) <= complete
+    resumed = subprocess.run([sys.executable, "-m", "biasbench.cli", *base, "--source-dir", str(second), "--force"],
+                             cwd=REPO, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-1000:]
+    assert [c.name for c in DatasetFolder(path, "cmnist").configs()] == ["1pct", "5pct"]
+    assert len(load_dataset(str(path), "1pct")["train"]) > 0
+
+
+def test_two_identical_runs_at_once_train_once(small_cmnist, tmp_path):
+    results = tmp_path / "results"
+    args = [sys.executable, "-m", "biasbench.cli", "run", "--method", "erm", *RUN, "--data-dir", str(small_cmnist),
+            "--results", str(results)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sum(o[1].decode().count("finished before, skipped") + o[0].decode().count("finished before, skipped")
+               for o in outputs) == 1
+    assert len(list((results / "runs").glob("*.json"))) == 1
+    assert not list((results / "checkpoints").glob("*"))
