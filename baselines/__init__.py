@@ -18,6 +18,8 @@ _MODULES = {
     "rigl": "rigl",
     "rest": "rest",
     "mrm": "mrm",
+    "groupdro": "groupdro",
+    "jtt": "jtt",
 }
 
 

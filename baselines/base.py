@@ -9,6 +9,7 @@ hook in after the optimizer step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -34,6 +35,9 @@ class TrainInfo:
     n_bias: int
     aligned: torch.Tensor  # (n,) bool, on CPU
     labels: torch.Tensor  # (n,) int64, on CPU
+    bias: torch.Tensor | None = None  # (n,) int64, on CPU: for methods that train with bias labels (GroupDRO)
+    # predict(fn): fn's argmax over the whole train split, in row order, in eval mode (JTT's error set)
+    predict: Callable[[Callable[[torch.Tensor], torch.Tensor]], torch.Tensor] | None = None
 
 
 class Method:
@@ -52,6 +56,11 @@ class Method:
     def sample_weights(self) -> torch.Tensor | None:
         """Per-sample draw weights for the batch sampler (None: uniform permutations)."""
         return None
+
+    def resampled(self, step: int) -> bool:
+        """True right after the step at which `sample_weights()` changed (the trainer then redraws from a new
+        epoch); JTT's upsampling starts so."""
+        return False
 
     def loss(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError

@@ -274,8 +274,11 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     for w in more:
         print(f"warning: {w}", file=sys.stderr)
     table = leaderboard.aggregate(runs, args.selection)
+    from biasbench.results import plots
+
     try:
-        csv_path, md_path = leaderboard.write(table, Path(args.out), args.name)
+        figures = plots.leaderboard_figures(table, Path(args.out), args.name)
+        csv_path, md_path = leaderboard.write(table, Path(args.out), args.name, figures)
     except OSError as exc:
         raise UserError(f"cannot write the leaderboard to {args.out}: {exc.strerror or exc}") from None
     print(leaderboard.markdown(table))

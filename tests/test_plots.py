@@ -90,3 +90,37 @@ def test_leaderboard_markdown_folds_a_density_sweep_into_one_table():
         ("rest", "yes", "3", "0.001"), ("rest", "yes", "1", "0.05"), ("rest", "yes", "3", "0.05"),
         ("rest", "yes", "3", "0.5"), ("rigl", "no", "1", "0.05")]
     assert rows[0][4] == "62.0 ± 2.0"  # seeds at 60.01, 62.01, 64.01 (density 0.001): mean ± std
+
+
+def test_leaderboard_draws_accuracy_against_ratio_and_cost_with_the_aggregated_values(tmp_path, capsys):
+    import json as _json
+
+    from biasbench.cli import main
+    from test_report import record
+
+    results = tmp_path / "res"
+    (results / "runs").mkdir(parents=True)
+    recs = []
+    for method, base in (("erm", 40.0), ("rest", 60.0)):
+        for ratio, bump in (("0.5pct", 0.0), ("1pct", 10.0), ("5pct", 30.0)):
+            for seed, noise in zip((41, 42), (-1.0, 1.0)):
+                r = record(method, "cmnist", ratio, seed, base + bump + noise, density=0.1 if method == "rest" else None)
+                r["run_id"] += f"-{ratio}"
+                r["accounting"]["train_flops"] = 1e12 if method == "erm" else 1e11
+                recs.append(r)
+    for r in recs:
+        (results / "runs" / f"{r['run_id']}.json").write_text(_json.dumps(r))
+    assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path / "lb"), "--name", "t"]) == 0
+    md = (tmp_path / "lb" / "t.md").read_text()
+    assert "![cmnist cpu: ratio](t-cmnist-cpu-ratio.png)" in md and "![cmnist cpu: cost](t-cmnist-cpu-cost.png)" in md
+    assert (tmp_path / "lb" / "t-cmnist-cpu-ratio.png").stat().st_size > 1000
+
+    from biasbench.results import leaderboard, plots
+
+    table = leaderboard.aggregate(leaderboard.runs_table(recs)[0])
+    part = plots.default_rows(table, "cmnist", "cpu")
+    drawn = plots.plot_vs_ratio(part, "t", tmp_path / "r.png")
+    assert drawn["erm"][0] == [0.5, 1.0, 5.0] and drawn["erm"][1] == pytest.approx([40.0, 50.0, 70.0])
+    assert drawn["rest"][1] == pytest.approx([60.0, 70.0, 90.0])
+    cost = plots.plot_vs_cost(part, "t", tmp_path / "c.png")
+    assert cost["rest"][0] == [1e11] * 3 and cost["erm"][1] == pytest.approx([40.0, 50.0, 70.0])

@@ -126,7 +126,7 @@ def is_density_variant(variant: str) -> bool:
     return bool(keys) and all(k.startswith("density=") for k in keys)
 
 
-def markdown(table: pd.DataFrame) -> str:
+def markdown(table: pd.DataFrame, figures: dict | None = None) -> str:
     """Per dataset/profile/variant: method x ratio of the headline test metric, then all metrics.
 
     Density-only variants (a sweep's 14 densities) are not one section each:
@@ -140,7 +140,12 @@ def markdown(table: pd.DataFrame) -> str:
     for (dataset, profile, variant, selection), part in table[~sweep_mask].groupby(
         ["dataset", "profile", "variant", "selection"], sort=False
     ):
-        lines += _section(part, dataset, profile, variant, selection)
+        section = _section(part, dataset, profile, variant, selection)
+        pics = (figures or {}).get((dataset, profile), []) if variant == "" else []
+        if pics:  # after the headline table: accuracy vs ratio, accuracy vs cost
+            at = next(i for i, line in enumerate(section) if line.startswith("Provenance")) + 2
+            section[at:at] = [f"![{dataset} {profile}: {p.rsplit('-', 1)[1][:-4]}]({p})" for p in pics] + [""]
+        lines += section
     for (dataset, profile, selection), part in table[sweep_mask].groupby(["dataset", "profile", "selection"], sort=False):
         base = table[(table["dataset"] == dataset) & (table["profile"] == profile) & (table["selection"] == selection)
                      & (table["variant"] == "") & table["method"].isin(set(part["method"]))
@@ -218,12 +223,12 @@ def _cost_cells(r) -> list[str]:
             num(r.get("train_flops_ratio"), ".3g", "x"), num(r.get("inference_flops_ratio"), ".3g", "x")]
 
 
-def write(table: pd.DataFrame, out_dir: Path, name: str = "leaderboard") -> tuple[Path, Path]:
+def write(table: pd.DataFrame, out_dir: Path, name: str = "leaderboard", figures: dict | None = None) -> tuple[Path, Path]:
     """OUT/NAME.csv and OUT/NAME.md, each written atomically (a reader never sees half a table)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     atomic.write_text(csv_path, table.to_csv(index=False, float_format="%.4f"))
     title = "Leaderboard" if name == "leaderboard" else f"Leaderboard: {name}"
-    atomic.write_text(md_path, f"# {title}\n\n" + markdown(table))
+    atomic.write_text(md_path, f"# {title}\n\n" + markdown(table, figures))
     return csv_path, md_path

@@ -1,4 +1,5 @@
-"""Plots of run records: accuracy vs density in the style of REST Fig. 3.
+"""Plots of run records: accuracy vs density in the style of REST Fig. 3, and the leaderboard's figures
+(accuracy vs ratio, accuracy vs training cost).
 
 Two panels (unbiased and bias-conflicting test accuracy, at the selected
 evaluation) against the density of the prunable weights on a log axis, one
@@ -15,6 +16,7 @@ import pandas as pd
 
 from biasbench import atomic
 from biasbench.errors import UserError
+from biasbench.ratios import ratio_from_config
 from biasbench.results.leaderboard import is_density_variant
 
 SPARSE_STYLE = {"rigl": ("tab:blue", "RigL"), "rest": ("tab:red", "REST"), "mrm": ("tab:purple", "MRM")}
@@ -84,3 +86,121 @@ def plot_density(table: pd.DataFrame, title: str, out: Path) -> Path:
     plt.close(fig)
     atomic.write_bytes(out, buffer.getvalue())
     return out
+
+
+# ---- leaderboard figures: accuracy against the ratio, and against training cost ------------------
+
+SPARSE_METHODS = ("rigl", "rest", "mrm")
+
+
+def _style(method: str, i: int) -> str:
+    colours = {"erm": "tab:green", "reweighted_erm": "tab:olive", "lff": "tab:orange", "disent": "tab:brown",
+               "rigl": "tab:blue", "rest": "tab:red", "mrm": "tab:purple", "groupdro": "tab:pink", "jtt": "tab:cyan"}
+    return colours.get(method, f"C{i % 10}")
+
+
+def default_rows(table: pd.DataFrame, dataset: str, profile: str) -> pd.DataFrame:
+    """The profile as written (variant ''), valid selection rows, of one dataset/profile."""
+    part = table[(table["dataset"] == dataset) & (table["profile"] == profile) & (table["variant"].fillna("") == "")]
+    if "selection" in part:
+        part = part[part["selection"] == part["selection"].iloc[0]] if len(part) else part
+    return part.assign(ratio_pct=part["ratio"].map(lambda n: float(ratio_from_config(n)) * 100))
+
+
+def _save(fig, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    atomic.write_bytes(out, buffer.getvalue())
+    return out
+
+
+def plot_vs_ratio(part: pd.DataFrame, title: str, out: Path) -> dict[str, tuple[list, list]]:
+    """Headline test accuracy against the conflicting ratio (log x), one line per method with a ±std band.
+
+    Returns what was drawn: method -> (ratios in %, means in %), read back from the figure's lines.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    headline = part["headline"].iloc[0]
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for i, (method, t) in enumerate(part.sort_values("ratio_pct").groupby("method", sort=True)):
+        m, s = t[f"test_{headline}_mean"], t[f"test_{headline}_std"].fillna(0.0)
+        tag = " (bias labels)" if t["bias_labels"].iloc[0] == "yes" else ""
+        ax.plot(t["ratio_pct"], m, "-o", color=_style(method, i), ms=4, label=f"{method}{tag}", gid=method)
+        ax.fill_between(t["ratio_pct"], m - s, m + s, color=_style(method, i), alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    ratios = sorted(part["ratio_pct"].unique())
+    ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+    ax.set_xlabel("bias-conflicting share of the training set (%)")
+    ax.set_ylabel(f"{headline} test accuracy (%)")
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    drawn = {line.get_gid(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()}
+    _save(fig, out)
+    return drawn
+
+
+def plot_vs_cost(part: pd.DataFrame, title: str, out: Path) -> dict[str, tuple[list, list]]:
+    """Headline test accuracy against training FLOPs per run (log x): one point per method and ratio,
+    sparse methods labelled with their density. Returns method -> (FLOPs, means) as drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    headline = part["headline"].iloc[0]
+    part = part.dropna(subset=["train_flops"])
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    markers = dict(zip(sorted(part["ratio_pct"].unique()), "osD^v<>"))
+    drawn: dict[str, tuple[list, list]] = {}
+    for i, (method, t) in enumerate(part.sort_values("ratio_pct").groupby("method", sort=True)):
+        colour = _style(method, i)
+        for _, r in t.iterrows():
+            ax.errorbar(r["train_flops"], r[f"test_{headline}_mean"], yerr=0 if pd.isna(r[f"test_{headline}_std"])
+                        else r[f"test_{headline}_std"], fmt=markers[r["ratio_pct"]], color=colour, ms=5, capsize=2)
+            if method in SPARSE_METHODS and not pd.isna(r.get("density")):
+                ax.annotate(f"d={r['density']:.3g}", (r["train_flops"], r[f"test_{headline}_mean"]), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points", color=colour)
+        drawn[method] = (list(t["train_flops"]), list(t[f"test_{headline}_mean"]))
+        ax.plot([], [], "o", color=colour, label=method)
+    for r, mk in markers.items():
+        ax.plot([], [], mk, color="grey", label=f"{r:g} %")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs per run (log)")
+    ax.set_ylabel(f"{headline} test accuracy (%)")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, out)
+    return drawn
+
+
+def leaderboard_figures(table: pd.DataFrame, out_dir: Path, name: str) -> dict[tuple[str, str], list[str]]:
+    """Both figures for every dataset/profile of an aggregated leaderboard: (dataset, profile) -> file names."""
+    figures: dict[tuple[str, str], list[str]] = {}
+    if table.empty:
+        return figures
+    for (dataset, profile), _ in table.groupby(["dataset", "profile"], sort=True):
+        part = default_rows(table, dataset, profile)
+        if part.empty:
+            continue
+        stem = f"{name}-{dataset}-{profile}"
+        title = f"{dataset}, profile {profile}: mean ± std over seeds"
+        plot_vs_ratio(part, title, Path(out_dir) / f"{stem}-ratio.png")
+        files = [f"{stem}-ratio.png"]
+        if part["train_flops"].notna().any():
+            plot_vs_cost(part, title, Path(out_dir) / f"{stem}-cost.png")
+            files.append(f"{stem}-cost.png")
+        figures[(dataset, profile)] = files
+    return figures

@@ -61,6 +61,13 @@ class IndexStream:
                 self._order = self._make_order(self.epoch)
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
+    def set_weights(self, weights: torch.Tensor | None, new_epoch: bool) -> None:
+        """Draw from now on with these weights; `new_epoch` starts a fresh epoch (a method's stage change)."""
+        self.weights = None if weights is None else weights.double()
+        if new_epoch:
+            self.epoch, self.offset = self.epoch + 1, 0
+        self._order = self._make_order(self.epoch)
+
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "offset": self.offset}
 

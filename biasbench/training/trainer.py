@@ -141,7 +141,19 @@ def train(
     labels, bias, aligned = (t.to(device) for t in (train_split.labels, train_split.bias, train_split.aligned))
     model = create(p.model, data.n_classes, images.shape[1], p.image_size, p.width).to(device)
     model = model.to(memory_format=torch.channels_last)  # +12% on CPU for the Simple CNN (benchmarks/)
-    info = TrainInfo(len(train_split), data.n_classes, data.n_bias, train_split.aligned, train_split.labels)
+    pre = Preprocess(p.image_size, p.augment, p.normalize, cfg.seed, device)
+
+    @torch.no_grad()
+    def predict_train(fn) -> torch.Tensor:
+        """fn's argmax over every training image, in row order (the train split as evaluation sees it)."""
+        out = []
+        with autocast(device, amp):
+            for a in range(0, len(train_split), p.eval_batch_size):
+                out.append(fn(pre(images[a : a + p.eval_batch_size], train=False)).argmax(1).cpu())
+        return torch.cat(out)
+
+    info = TrainInfo(len(train_split), data.n_classes, data.n_bias, train_split.aligned, train_split.labels,
+                     train_split.bias, predict_train)
     method = method_cls(model, cfg, info)
     modules = method.modules()
     params = [q for m in modules.values() for q in m.parameters()]
@@ -149,7 +161,6 @@ def train(
     scheduler = make_scheduler(cfg, optimizer)
     stream = IndexStream(len(train_split), p.batch_size, cfg.seed, method.sample_weights(),
                          device=device if cuda else None)
-    pre = Preprocess(p.image_size, p.augment, p.normalize, cfg.seed, device)
 
     state = {"step": 0, "history": [], "best_valid": None, "best_test": None, "train_s": 0.0, "eval_s": 0.0,
              "images": 0}
@@ -161,9 +172,10 @@ def train(
             optimizer.load_state_dict(saved["optimizer"])
             if scheduler is not None:
                 scheduler.load_state_dict(saved["scheduler"])
-            stream.load_state_dict(saved["stream"])
             pre.load_state_dict(saved["preprocess"])
             method.load_state_dict(saved["method"])
+            stream.weights = None if method.sample_weights() is None else method.sample_weights().double()
+            stream.load_state_dict(saved["stream"])  # the order of its epoch, with the method's weights now
             torch.set_rng_state(saved["torch_rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # another run's or program's state
             raise UserError(f"checkpoint {checkpoint_path} does not fit this run ({type(exc).__name__}); "
@@ -191,6 +203,8 @@ def train(
         method.before_step(step + 1, optimizer)
         optimizer.step()
         method.after_step(step + 1, optimizer)
+        if method.resampled(step + 1):
+            stream.set_weights(method.sample_weights(), new_epoch=True)
         loss_sum = loss_sum + (loss.detach().double() if cuda else float(loss.detach()))
         loss_n += 1
         state["images"] += len(idx)

@@ -1,0 +1,59 @@
+"""Group DRO (Sagawa et al., ICLR 2020): minimise the worst group's loss through online group weights.
+
+Groups are (label, bias label) pairs, so it trains with ground-truth bias
+labels. Per batch, as kohpangwei/group_DRO:loss.py `compute_robust_loss`
+does: the mean loss of each group present in the batch (0 for absent ones),
+plus the generalisation adjustment C / sqrt(n_g) when C > 0; the group
+weights q <- q * exp(step_size * that loss), renormalised; the loss is
+sum_g q_g * loss_g. q starts uniform and is part of the checkpoint.
+Numbers (`GroupDROParams` in biasbench/protocol.py): the reference's
+defaults, step size 0.01 and C = 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from biasbench.baselines.base import Batch, Method, TrainInfo
+from biasbench.runconfig import RunConfig
+
+
+class GroupDRO(Method):
+    uses_bias_labels = True  # the groups are (label, bias label)
+
+    def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
+        super().__init__(model, cfg, train)
+        params = cfg.method_params()
+        self.step_size, self.adjustment = float(params["step_size"]), float(params["adjustment"])
+        self.n_groups = train.n_classes * train.n_bias
+        device = next(model.parameters()).device
+        self.q = torch.full((self.n_groups,), 1.0 / self.n_groups, device=device)
+        if train.bias is None:
+            raise ValueError("groupdro needs the train split's bias labels (TrainInfo.bias)")
+        counts = torch.bincount(self.group(train.labels, train.bias), minlength=self.n_groups).float()
+        self.adjust = (self.adjustment / counts.clamp_min(1).sqrt()).to(device)
+
+    def group(self, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return y * self.train.n_bias + bias
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        per = F.cross_entropy(self.model(batch.x), batch.y, reduction="none")
+        g = self.group(batch.y, batch.bias)
+        onehot = F.one_hot(g, self.n_groups).to(per.dtype)  # (B, G)
+        count = onehot.sum(0)
+        group_loss = (onehot.t() @ per) / count.clamp_min(1)  # absent groups: 0, as the reference
+        adjusted = group_loss.detach() + (self.adjust if self.adjustment > 0 else 0.0)
+        q = self.q * torch.exp(self.step_size * adjusted)
+        self.q = q / q.sum()
+        return group_loss @ self.q
+
+    def state_dict(self) -> dict:
+        return {"q": self.q.cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q = state["q"].to(self.q.device)
+
+
+METHOD = GroupDRO

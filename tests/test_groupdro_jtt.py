@@ -1,0 +1,121 @@
+"""GroupDRO and JTT on the common trainer: each as its reference computes it, deterministic, resumable."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from biasbench.baselines import get as get_method
+from biasbench.baselines.base import Batch, TrainInfo
+from biasbench.runconfig import resolve
+from biasbench.training.models import create
+from biasbench.training.trainer import train
+from test_trainer import tiny_data
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def cfg_for(method: str, steps: int = 10, eval_every: int = 2):
+    cls = get_method(method)
+    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, "cpu", 1024, cls.uses_beta, cls.uses_density, steps=steps,
+                  eval_every=eval_every)
+    return cfg, cls
+
+
+def test_groupdro_updates_group_weights_as_the_reference_and_weights_the_group_losses():
+    cfg, cls = cfg_for("groupdro")
+    assert cfg.method_params() == {"step_size": 0.01, "adjustment": 0.0} and cls.uses_bias_labels
+    data = tiny_data()
+    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels, data.train.bias)
+    torch.manual_seed(0)
+    model = create("simple_cnn", 2).eval()
+    method = cls(model, cfg, info)
+    n = 64
+    x = data.train.images[:n].float() / 255
+    y, b = data.train.labels[:n], data.train.bias[:n]
+    loss = method.loss(Batch(x, y, b, data.train.aligned[:n], torch.arange(n)))
+    per = F.cross_entropy(model(x), y, reduction="none").detach()
+    groups = y * 2 + b
+    group_loss = torch.stack([per[groups == g].mean() if (groups == g).any() else torch.tensor(0.0)
+                              for g in range(4)])
+    q = torch.full((4,), 0.25) * torch.exp(0.01 * group_loss)
+    q = q / q.sum()
+    assert torch.allclose(method.q, q, atol=1e-6)
+    assert float(loss) == pytest.approx(float(group_loss @ q), rel=1e-5)
+    absent = [g for g in range(4) if not (groups == g).any()]
+    assert all(abs(float(method.q[g]) - float(q[g])) < 1e-6 for g in absent)  # exp(0): only renormalised
+
+
+def test_groupdro_needs_the_bias_labels():
+    cfg, cls = cfg_for("groupdro")
+    data = tiny_data()
+    with pytest.raises(ValueError, match="bias labels"):
+        cls(create("simple_cnn", 2), cfg, TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels))
+
+
+class RecordingJTT(get_method("jtt")):
+    last: "RecordingJTT"
+
+    def __init__(self, model, cfg, info):
+        super().__init__(model, cfg, info)
+        self.w0 = {k: v.clone() for k, v in model.state_dict().items()}
+        RecordingJTT.last = self
+
+    def after_step(self, step, optimizer):
+        if step == self.identify_steps:
+            self.stage1_pred = self.train.predict(self.model)
+        super().after_step(step, optimizer)
+        if step == self.identify_steps:
+            self.start2 = {k: v.clone() for k, v in self.model.state_dict().items()}
+            self.fresh = all(p not in optimizer.state for p in self.model.parameters())
+
+
+def test_jtt_upweights_what_its_first_model_gets_wrong_and_retrains_from_w0(tmp_path):
+    cfg, _ = cfg_for("jtt", steps=10)
+    params = cfg.method_params()
+    assert params == {"identify_fraction": 0.2, "upweight": 100.0} and not get_method("jtt").uses_bias_labels
+    result = train(cfg, tiny_data(), RecordingJTT, torch.device("cpu"), tmp_path / "j.pt")
+    m = RecordingJTT.last
+    assert m.identify_steps == 2 and result["steps_trained"] == 12
+    data = tiny_data()
+    assert torch.equal(m.error, m.stage1_pred != data.train.labels) and m.error.any()
+    assert all(torch.equal(m.start2[k], m.w0[k]) for k in m.w0) and m.fresh
+    w = m.sample_weights()
+    assert set(w[m.error].tolist()) == {100.0} and set(w[~m.error].tolist()) == {1.0}
+    assert min(h["step"] for h in result["history"]) == 2
+    assert result["best_valid"]["step"] > 2 and result["best_test_oracle"]["step"] > 2  # stage-2 models only
+
+
+def test_jtt_draws_the_error_set_lambda_times_as_often():
+    from biasbench.training.batches import IndexStream
+
+    error = torch.zeros(1000, dtype=torch.bool)
+    error[:10] = True
+    stream = IndexStream(1000, 500, seed=3)
+    stream.set_weights(torch.where(error, 100.0, 1.0), new_epoch=True)
+    drawn = torch.cat([stream.next() for _ in range(40)])
+    share = float(error[drawn].float().mean())
+    assert share == pytest.approx(1000 / 1990, abs=0.03)  # 10 x 100 of 990 + 10 x 100
+
+
+@pytest.mark.parametrize("method,stop_at", [("jtt", 2), ("jtt", 6), ("groupdro", 4)])
+def test_resume_gives_the_same_history(method, stop_at, tmp_path):
+    cfg, cls = cfg_for(method, steps=8)
+    straight = train(cfg, tiny_data(), cls, torch.device("cpu"), tmp_path / "a.pt")
+
+    class Stop(Exception):
+        pass
+
+    class StopAt(cls):
+        def on_evaluate(self, step, entry):
+            if step == stop_at + 2:
+                raise Stop
+
+    ckpt = tmp_path / "b.pt"
+    with pytest.raises(Stop):
+        train(cfg, tiny_data(), StopAt, torch.device("cpu"), ckpt)
+    resumed = train(cfg, tiny_data(), cls, torch.device("cpu"), ckpt)
+    assert resumed["history"] == straight["history"]
