@@ -601,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  biasbench run --method erm --ratio 1pct --seeds 1\n"
             "  biasbench run --method reweighted_erm --seeds 3 --profile cpu\n"
             "  biasbench run --method erm --steps 200 --results ./results   # a short budget (recorded)\n"
-            "  biasbench run --method rest --ratio 1pct --seeds 3            # REST at its best density\n"
+            "  biasbench run --method rest --ratio 1pct --seeds 3            # at the profile's density (valid-chosen)\n"
             "  biasbench run --method rigl --ratio 1pct --density sweep      # the 14 densities of REST Fig. 3"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -621,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
     r.add_argument("--density", metavar="D",
                    help="sparse methods (rigl, rest): density of the prunable weights, a comma list, or 'sweep' for "
-                        "REST's 14 densities 0.0005..0.9 (default: REST's best density per dataset and ratio)")
+                        "REST's 14 densities 0.0005..0.9, or 'rest-published' for REST Table 2's per ratio (default: the "
+                        "profile's density, chosen on validation by a sweep, else 0.1; see 'biasbench density')")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     r.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
     r.add_argument("--data", metavar="PATH_OR_HUB_ID",
@@ -666,7 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--ratios", nargs="+", default=["all"], metavar="R", help="ratios as for generate, or 'all' (default: all four)")
     sw.add_argument("--seeds", type=int, default=3, metavar="N", help="number of seeds, from the profile's list (default: 3)")
     sw.add_argument("--densities", nargs="+", metavar="D",
-                    help="sparse methods: densities, or 'sweep' for REST's 14 (0.0005..0.9) (default: REST's best per ratio)")
+                    help="sparse methods: densities, 'sweep' for REST's 14 (0.0005..0.9), or 'rest-published' (default: "
+                         "the profile's density, chosen on validation)")
     sw.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper when runs get a GPU, cpu otherwise)")
     sw.add_argument("--launcher", choices=("local", "ray", "slurm"), default="local", help="where runs execute (default: local)")
     sw.add_argument("--max-parallel", type=int, metavar="K", help="runs at once (default: local: one per core, 1 on a GPU; ray/slurm: no cap)")

@@ -41,6 +41,7 @@ CASES = (  # name, model, image size, batch
     ("simple_cnn_28", "simple_cnn", 28, 256),
     ("mlp_28", "mlp", 28, 256),
     ("resnet18_32", "resnet18", 32, 256),
+    ("resnet18_cifar_32", "resnet18_cifar", 32, 256),  # the CIFAR stem, for the cost of the earlier network
     ("resnet18_128", "resnet18", 128, 256),
 )
 CMNIST_STEPS = 100 * math.ceil(55_000 / 256)  # 21,500

@@ -95,7 +95,7 @@ def needs(cell: Published, method: str, methods: set[str], datasets: set[str]) -
 
 
 def commands(rows: list[Row], methods: set[str]) -> list[str]:
-    """One sweep per dataset that fills its not-run cells (sparse methods default to REST's best density)."""
+    """One sweep per dataset that fills its not-run cells (sparse methods at their profile's density)."""
     out = []
     missing: dict[str, tuple[set[str], set[str]]] = {}
     for r in rows:
