@@ -32,7 +32,6 @@ class LfF(Method):
         labels = train.labels.to(device)
         self.ema_b = SampleLossEMA(labels, train.n_classes, float(params["ema_alpha"]))
         self.ema_d = SampleLossEMA(labels, train.n_classes, float(params["ema_alpha"]))
-        self.last_weights: torch.Tensor | None = None  # the last batch's W (for tests and logging)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model, "biased": self.biased}
@@ -44,7 +43,6 @@ class LfF(Method):
         self.ema_b.update(ce_b, batch.index)
         self.ema_d.update(ce_d, batch.index)
         weights = relative_difficulty(self.ema_b, self.ema_d, batch.index, batch.y)
-        self.last_weights = weights
         return gce_loss(logits_b, batch.y, self.q).mean() + (ce_d * weights).mean()
 
     def state_dict(self) -> dict:

@@ -163,10 +163,6 @@ class DatasetFolder:
                 out.append(Config(name, unit, required))
         return sorted(out, key=lambda c: ratio_from_config(c.name))
 
-    def stale_configs(self) -> list[str]:
-        complete = {c.name for c in self.configs()}
-        return [n for n in self.units() if n != COMMON and n not in complete]
-
     # -- writing (hold `lock()` around these) -------------------------------
     def lock(self):
         self.path.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biasbench.errors import UserError
-from biasbench.hub.schema import Schema
+from biasbench.hub.schema import COLUMNS, Schema
 
 MAX_SHARD_BYTES = 500 * 1000 * 1000
 ROW_GROUP_BYTES = 2 * 1024 * 1024
@@ -111,9 +111,6 @@ def write_split(directory: Path, split: str, rows: SplitRows, schema: Schema) ->
     return names
 
 
-COLUMNS_READ = ("image", "label", "bias_label", "aligned", "source_index")
-
-
 def read_split(paths: list[Path]) -> pa.Table:
     """Concatenate the shards of one split, in shard order; a damaged or foreign shard is a one-line error."""
     tables = []
@@ -123,7 +120,7 @@ def read_split(paths: list[Path]) -> pa.Table:
         except (OSError, pa.ArrowException) as exc:
             raise UserError(f"{p} is not a readable parquet shard ({type(exc).__name__}); "
                             "the file is damaged: regenerate with --force") from None
-        missing = [c for c in COLUMNS_READ if c not in table.column_names]
+        missing = [c for c in COLUMNS if c not in table.column_names]
         if missing:
             raise UserError(f"{p} has no column {', '.join(missing)}: not a biasbench shard; regenerate with --force")
         tables.append(table)
