@@ -79,3 +79,21 @@ def test_every_leaderboard_row_says_whether_its_method_trains_with_bias_labels()
                "rest": "yes"}
     table = aggregate(runs_table([record(m, "cmnist", "1pct", 41, 50.0) for m in methods])[0])
     assert dict(zip(table["method"], table["bias_labels"])) == methods
+
+
+def test_the_cpu_profiles_chosen_densities_are_what_the_committed_sweep_chooses_on_valid():
+    """The constant in protocol.py is re-derived from the committed records: a sweep that grows and changes
+    its choice makes this fail until the constant (and the runs at it) follow."""
+    from conftest import REPO
+
+    from biasbench.results.store import RunStore
+
+    results = REPO / "leaderboard" / "runs" / "cmnist-cpu"
+    if not (results / "runs").is_dir():
+        pytest.skip("no committed cmnist-cpu records")
+    records, _ = RunStore(results).records()
+    table = scores(records, "cmnist", "1pct", "cpu")
+    chosen = PROFILES["cpu"]["cmnist"].chosen_density
+    assert set(chosen) == {"rigl", "rest"}
+    for method, density in chosen.items():
+        assert choose(table, method).density == density, method

@@ -270,7 +270,7 @@ def test_rest_weights_only_conflicting_samples_and_rigl_does_not_reweight():
     per = F.cross_entropy(model(batch.x), batch.y, reduction="none")
     expected = torch.where(batch.aligned, per, cfg.beta * per).mean()
     assert float(method.loss(batch).detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
-    rigl_cfg, rigl = rest_cfg("rigl")
+    rigl_cfg, rigl = rest_cfg("rigl", density=cfg.density)  # the same density: the same seeded masks
     assert rigl_cfg.beta is None
     assert float(rigl(model, rigl_cfg, info).loss(batch).detach()) == pytest.approx(float(per.mean().detach()), rel=1e-5)
 
