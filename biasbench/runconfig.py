@@ -162,6 +162,26 @@ def resolve(
                      overrides, rule)
 
 
+def default_density(profile: str, dataset: str, method: str, ratio_name: str) -> float | None:
+    """The density a run of `method` gets today without --density (None: dense, or decided by the method)."""
+    from biasbench.baselines import get as get_method
+    from biasbench.errors import UserError as _UserError
+    from biasbench.ratios import ratio_from_config
+
+    try:
+        cls = get_method(method)
+    except _UserError:
+        return None
+    p = PROFILES.get(profile, {}).get(dataset)
+    if p is None or not cls.uses_density:
+        return None
+    if method in p.chosen_density:
+        return float(p.chosen_density[method])
+    if not cls.default_density:
+        return None
+    return float(p.density.get(ratio_name, _nearest(p.density, ratio_from_config(ratio_name))))
+
+
 def _nearest(table: dict, ratio: Decimal) -> float:
     """For a non-standard ratio: the value of the nearest standard ratio (recorded in the config)."""
     from biasbench.ratios import ratio_from_config

@@ -97,3 +97,18 @@ def test_the_cpu_profiles_chosen_densities_are_what_the_committed_sweep_chooses_
     assert set(chosen) == {"rigl", "rest"}
     for method, density in chosen.items():
         assert choose(table, method).density == density, method
+
+
+def test_a_run_at_a_former_default_density_is_read_as_a_density_variant_and_not_counted_twice():
+    from biasbench.results.leaderboard import aggregate, runs_table
+    from biasbench.runconfig import default_density
+    from test_report import record
+
+    chosen = default_density("cpu", "cmnist", "rest", "1pct")
+    old_default = record("rest", "cmnist", "1pct", 41, 50.0, density=0.1234)  # variant '' when it ran
+    swept = record("rest", "cmnist", "1pct", 41, 70.0, variant=f"density={chosen:g}", density=chosen)
+    default = record("rest", "cmnist", "1pct", 41, 70.0, density=chosen)
+    table = aggregate(runs_table([old_default, swept, default])[0])
+    rows = {r["variant"]: r for r in table.to_dict("records")}
+    assert set(rows) == {"", "density=0.1234"}
+    assert rows[""]["n_seeds"] == 1 and rows[""]["test_unbiased_mean"] == pytest.approx(70.0)  # one seed 41

@@ -78,7 +78,10 @@ def test_plot_density_cli_writes_a_png_and_refuses_what_it_cannot_plot(tmp_path)
 def test_leaderboard_markdown_folds_a_density_sweep_into_one_table():
     from biasbench.results.leaderboard import aggregate, markdown
 
-    recs = records() + [record("rest", 41, 0.05, 0.70, 0.60)]  # REST at its default density: variant ''
+    from biasbench.runconfig import default_density
+
+    chosen = default_density("cpu", "cmnist", "rest", "1pct")
+    recs = records() + [record("rest", 41, chosen, 0.70, 0.60)]  # REST at its default density: variant ''
     runs, _ = runs_table(recs)
     md = markdown(aggregate(runs))
     titles = [line for line in md.splitlines() if line.startswith("## ")]
@@ -87,8 +90,8 @@ def test_leaderboard_markdown_folds_a_density_sweep_into_one_table():
     rows = [line.split(" | ") for line in md.split("density sweep")[1].splitlines() if line.startswith("| 1pct")]
     # method, bias labels, n, density: sorted, the default-density row included
     assert [(r[1], r[2], r[3], r[10]) for r in rows] == [
-        ("rest", "yes", "3", "0.001"), ("rest", "yes", "1", "0.05"), ("rest", "yes", "3", "0.05"),
-        ("rest", "yes", "3", "0.5"), ("rigl", "no", "1", "0.05")]
+        ("rest", "yes", "3", "0.001"), ("rest", "yes", "3", "0.05"), ("rest", "yes", "3", "0.5"),
+        ("rest", "yes", "1", f"{chosen:g}"), ("rigl", "no", "1", "0.05")]
     assert rows[0][4] == "62.0 ± 2.0"  # seeds at 60.01, 62.01, 64.01 (density 0.001): mean ± std
 
 
@@ -96,6 +99,7 @@ def test_leaderboard_draws_accuracy_against_ratio_and_cost_with_the_aggregated_v
     import json as _json
 
     from biasbench.cli import main
+    from biasbench.runconfig import default_density
     from test_report import record
 
     results = tmp_path / "res"
@@ -104,7 +108,8 @@ def test_leaderboard_draws_accuracy_against_ratio_and_cost_with_the_aggregated_v
     for method, base in (("erm", 40.0), ("rest", 60.0)):
         for ratio, bump in (("0.5pct", 0.0), ("1pct", 10.0), ("5pct", 30.0)):
             for seed, noise in zip((41, 42), (-1.0, 1.0)):
-                r = record(method, "cmnist", ratio, seed, base + bump + noise, density=0.1 if method == "rest" else None)
+                dens = default_density("cpu", "cmnist", "rest", ratio) if method == "rest" else None
+                r = record(method, "cmnist", ratio, seed, base + bump + noise, density=dens)
                 r["run_id"] += f"-{ratio}"
                 r["accounting"]["train_flops"] = 1e12 if method == "erm" else 1e11
                 recs.append(r)

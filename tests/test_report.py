@@ -88,13 +88,16 @@ def test_alternate_methods_appear_only_when_run_and_unrun_cells_say_what_they_ne
 
 
 def test_sparse_cells_show_the_published_density_and_the_validation_chosen_default():
-    at_default = seeds("rest", "cmnist", "1pct", [60.0, 61.0], density=0.2)  # the profile's (validation) choice
+    from biasbench.runconfig import default_density
+
+    chosen = default_density("cpu", "cmnist", "rest", "1pct")
+    at_default = seeds("rest", "cmnist", "1pct", [60.0, 61.0], density=chosen)  # the profile's (validation) choice
     published = seeds("rest", "cmnist", "1pct", [72.0, 72.5], variant="density=0.05", density=0.05)
     elsewhere = seeds("rest", "cmnist", "1pct", [10.0, 11.0], variant="density=0.1", density=0.1)
     swept = seeds("rest", "cmnist", "2pct", [84.0, 85.0], variant="density=0.005", density=0.005)
     records = at_default + published + elsewhere + swept
     rows = rows_for(records, "REST Table 2", "cmnist", "1pct", "REST")
-    assert [(r.density, r.mean) for r in rows] == [(0.05, pytest.approx(72.25)), (0.2, pytest.approx(60.5))]
+    assert [(r.density, r.mean) for r in rows] == [(0.05, pytest.approx(72.25)), (chosen, pytest.approx(60.5))]
     assert rows[0].verdict == HOLDS and rows[1].verdict == FAILS
     [row] = rows_for(records, "REST Table 2", "cmnist", "2pct", "REST")
     assert row.mean == pytest.approx(84.5)
@@ -150,7 +153,10 @@ def test_every_published_cell_is_in_the_report_once_at_least():
 def test_report_command_writes_the_markdown(tmp_path, capsys):
     results = tmp_path / "results"
     (results / "runs").mkdir(parents=True)
-    rest = seeds("rest", "cmnist", "1pct", [40.0, 41.0], density=0.1)
+    from biasbench.runconfig import default_density
+
+    chosen = default_density("cpu", "cmnist", "rest", "1pct")
+    rest = seeds("rest", "cmnist", "1pct", [40.0, 41.0], density=chosen)
     for r in rest:
         r["density_rule"] = "valid"
     for r in seeds("erm", "cmnist", "1pct", [69.0, 70.0, 71.0]) + rest:
@@ -162,7 +168,7 @@ def test_report_command_writes_the_markdown(tmp_path, capsys):
     text = out.read_text()
     assert ("| cmnist | 1pct | ERM (Simple CNN) | min_aligned_conflicting | 69.6 | erm | cpu | - | 70.0 ± 1.0 (n=3) | "
             "valid | holds (reduced budget: `cpu`) |") in text
-    assert ("| cmnist | 1pct | REST, d=0.05 (Simple CNN) | min_aligned_conflicting | 72.1 | rest | cpu | 0.1 (valid) | "
+    assert (f"| cmnist | 1pct | REST, d=0.05 (Simple CNN) | min_aligned_conflicting | 72.1 | rest | cpu | {chosen:g} (valid) | "
             "40.5 ± 0.7 (n=2) | valid | does not hold") in text
     for needle in ("## Budgets", "`cpu` on cmnist: **reduced budget**", "## REST Table 3", "**Unverified**",
                    "## Protocol differences", "--lambda_upweight", "## Filling the not-run cells"):

@@ -53,6 +53,23 @@ def uses_bias_labels(method: str) -> bool:
         return False
 
 
+def read_variant(record: dict) -> str:
+    """The record's variant against today's protocol: a sparse run whose density is not the profile's
+    default now (a sweep run, or a default that a validation sweep has since replaced) is the variant
+    `density=D`, so a default row never mixes densities."""
+    from biasbench.runconfig import default_density
+
+    variant = str(record.get("variant") or "")
+    density = (record.get("config") or {}).get("density")
+    if density is None:
+        return variant
+    parts = [p for p in variant.split(",") if p and not p.startswith("density=")]
+    default = default_density(record["profile"], record["dataset"], record["method"], record["ratio"])
+    if default is None or abs(float(density) - default) > 1e-12:
+        parts.append(f"density={float(density):g}")
+    return ",".join(sorted(parts))
+
+
 def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFrame, list[str]]:
     """One row per run: keys, seed, test/valid metrics at the selected evaluation."""
     rows, warnings = [], []
@@ -61,6 +78,8 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
         try:
             chosen = r[key]
             row = {k: r[k] for k in KEYS}
+            row["variant"] = read_variant(r)
+            row["_as_recorded"] = row["variant"] == str(r.get("variant") or "")
             cost = r.get("accounting") or {}
             row.update(seed=r["seed"], step=chosen["step"], params=r.get("params"),
                        **{c: cost.get(c) for c in COSTS}, commit=r.get("git_commit"),
@@ -76,7 +95,14 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
             warnings.append(f"skipped run {r.get('run_id', '?')}: missing field {exc}")
             continue
         rows.append(row)
-    return pd.DataFrame(rows), warnings
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        # one run per seed and row: a sweep run at what is now the default density is the same computation as
+        # the default run of that seed; keep the one recorded as such
+        table = (table.sort_values("_as_recorded", ascending=False, kind="stable")
+                 .drop_duplicates(subset=KEYS + ["seed"], keep="first").sort_index())
+        table = table.drop(columns="_as_recorded").reset_index(drop=True)
+    return table, warnings
 
 
 def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:

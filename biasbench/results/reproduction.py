@@ -225,7 +225,7 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
             verdict_text = r.verdict if r.verdict != NOT_RUN else f"not run: needs {r.needs}"
             if r.verdict != NOT_RUN and reduced(r.profile, c.dataset):
                 verdict_text += f" (reduced budget: `{r.profile}`)"
-            measured_dens = "-" if r.density is None else f"{r.density:g}" + (f" ({r.density_rule})" if r.density_rule else "")
+            measured_dens = "-" if r.density is None else f"{r.density:.3g}" + (f" ({r.density_rule})" if r.density_rule else "")
             lines.append(f"| {c.dataset} | {c.ratio} | {c.paper_method}{dens} ({c.model}) | {c.metric} | {c.value:g} | "
                          f"{r.method} | {r.profile or '-'} | {measured_dens} | {_measured(r)} | {r.selection or '-'} | "
                          f"{verdict_text} |")
