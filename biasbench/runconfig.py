@@ -17,11 +17,11 @@ from decimal import Decimal
 
 from biasbench.errors import UserError
 from biasbench.protocol import DENSITY_SWEEP, PROFILES, REST_PUBLISHED_DENSITY, TrainProtocol
+from biasbench.ratios import config_name
 
 MAX_SEEDS = 1000  # --seeds: a typo guard (a run per seed per cell), far above any protocol's 3-10
 AMP_DTYPES = ("bf16",)  # --amp: autocast dtypes a CUDA run may train and evaluate in
 REST_PUBLISHED = "rest-published"  # --density: REST Table 2's best density per ratio (a named variant)
-from biasbench.ratios import config_name
 
 
 @dataclass(frozen=True)
@@ -138,12 +138,7 @@ def resolve(
         run_beta = float(beta) if beta is not None else float(p.beta.get(name, _nearest(p.beta, ratio)))
     run_density, rule = None, None
     if uses_density:
-        if method in p.chosen_density:
-            default, default_rule = float(p.chosen_density[method]), "valid"
-        elif default_density:
-            default, default_rule = float(p.density.get(name, _nearest(p.density, ratio))), "prior"
-        else:
-            default, default_rule = None, "method"  # the method decides its density (MRM: its probe)
+        default, default_rule = _default_density(p, method, ratio, default_density)
         if density == REST_PUBLISHED:
             table = REST_PUBLISHED_DENSITY.get(dataset)
             if table is None:
@@ -162,24 +157,29 @@ def resolve(
                      overrides, rule)
 
 
+def _default_density(p: TrainProtocol, method: str, ratio: Decimal, method_has_default: bool):
+    """(density, how it was chosen) without --density: the profile's validation choice, else its prior; the
+    method's own (MRM's probe: None, "method") when it has no default."""
+    if method in p.chosen_density:
+        return float(p.chosen_density[method]), "valid"
+    if method_has_default:
+        return float(p.density.get(config_name(ratio), _nearest(p.density, ratio))), "prior"
+    return None, "method"
+
+
 def default_density(profile: str, dataset: str, method: str, ratio_name: str) -> float | None:
     """The density a run of `method` gets today without --density (None: dense, or decided by the method)."""
     from biasbench.baselines import get as get_method
-    from biasbench.errors import UserError as _UserError
     from biasbench.ratios import ratio_from_config
 
     try:
         cls = get_method(method)
-    except _UserError:
+    except UserError:
         return None
     p = PROFILES.get(profile, {}).get(dataset)
     if p is None or not cls.uses_density:
         return None
-    if method in p.chosen_density:
-        return float(p.chosen_density[method])
-    if not cls.default_density:
-        return None
-    return float(p.density.get(ratio_name, _nearest(p.density, ratio_from_config(ratio_name))))
+    return _default_density(p, method, ratio_from_config(ratio_name), cls.default_density)[0]
 
 
 def _nearest(table: dict, ratio: Decimal) -> float:
