@@ -65,6 +65,7 @@ def configure_backend(cfg: RunConfig, device: torch.device) -> dict:
     benchmark = bool(cfg.overrides.get("cudnn_benchmark", False))
     torch.backends.cudnn.benchmark = benchmark
     torch.backends.cudnn.deterministic = not benchmark
+    torch.use_deterministic_algorithms(not benchmark, warn_only=True)  # speed was asked for: no slow paths
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     return {"device_type": "cuda", "amp": amp, "channels_last": True, "cudnn_benchmark": benchmark,
