@@ -161,7 +161,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         method=args.method, dataset=gen.name, ratios=ratios, seeds=seeds, profile=profile, data_root=root,
         results=Path(args.results), device=device, steps=args.steps, beta=args.beta, eval_every=args.eval_every,
         source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart, data_path=data_path,
-        amp=_amp(args, device.type), cudnn_benchmark=args.cudnn_benchmark,
+        amp=_amp(args, device.type), cudnn_benchmark=args.cudnn_benchmark, channels_last=not args.contiguous,
     )
     records = []
     for density in densities:
@@ -238,6 +238,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         data_root=data_root(args.data_dir), results=results, densities=densities, steps=args.steps,
         eval_every=args.eval_every, beta=args.beta, source_dir=Path(args.source_dir) if args.source_dir else None,
         amp=_amp(args, "cuda" if args.device.startswith("cuda") else args.device), cudnn_benchmark=args.cudnn_benchmark,
+        channels_last=not args.contiguous,
     )
     plan = grid.expand(spec, _TqdmReporter())
     todo = plan.todo
@@ -615,6 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
     r.add_argument("--amp", choices=("bf16",), help="CUDA: train and evaluate under bf16 autocast (in the run id; "
                        "default: fp32)")
+    r.add_argument("--contiguous", action="store_true",
+                       help="NCHW contiguous tensors instead of channels_last (in the run id; default: channels_last)")
     r.add_argument("--cudnn-benchmark", action="store_true",
                        help="CUDA: autotuned cuDNN kernels, faster but not bit-reproducible (in the run id; "
                             "default: deterministic)")
@@ -684,6 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
     sw.add_argument("--amp", choices=("bf16",), help="CUDA: train and evaluate under bf16 autocast (in the run id; "
                        "default: fp32)")
+    sw.add_argument("--contiguous", action="store_true",
+                       help="NCHW contiguous tensors instead of channels_last (in the run id; default: channels_last)")
     sw.add_argument("--cudnn-benchmark", action="store_true",
                        help="CUDA: autotuned cuDNN kernels, faster but not bit-reproducible (in the run id; "
                             "default: deterministic)")

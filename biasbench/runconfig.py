@@ -103,6 +103,7 @@ def resolve(
     default_density: bool = True,
     amp: str | None = None,
     cudnn_benchmark: bool = False,
+    channels_last: bool = True,
 ) -> RunConfig:
     """`density`: a number, REST_PUBLISHED, or None for the default (`default_density` False: none, MRM's probe)."""
     p = get_protocol(profile, dataset)
@@ -129,6 +130,8 @@ def resolve(
         overrides["amp"] = amp
     if cudnn_benchmark:
         overrides["cudnn_benchmark"] = True
+    if not channels_last:
+        overrides["channels_last"] = False
     run_beta = None
     if uses_beta:
         if beta is not None:

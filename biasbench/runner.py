@@ -45,6 +45,7 @@ class RunRequest:
     density: float | str | None = None  # sparse methods: a density or runconfig.REST_PUBLISHED (None: the default)
     amp: str | None = None  # CUDA: autocast dtype ("bf16"), recorded in the run id
     cudnn_benchmark: bool = False  # CUDA: autotuned cuDNN (not bit-reproducible), recorded in the run id
+    channels_last: bool = True  # memory format of inputs and model (False: contiguous), recorded when changed
 
 
 def git_commit() -> str | None:
@@ -151,7 +152,8 @@ def resolve_request(req: RunRequest, ratio: Decimal, seed: int, n_train: int) ->
     method_cls = get_method(req.method)
     return resolve(req.method, req.dataset, ratio, seed, req.profile, n_train, method_cls.uses_beta,
                    method_cls.uses_density, req.steps, req.beta, density=req.density, eval_every=req.eval_every,
-                   default_density=method_cls.default_density, amp=req.amp, cudnn_benchmark=req.cudnn_benchmark)
+                   default_density=method_cls.default_density, amp=req.amp, cudnn_benchmark=req.cudnn_benchmark,
+                   channels_last=req.channels_last)
 
 
 def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:

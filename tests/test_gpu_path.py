@@ -21,15 +21,17 @@ def cfg(**kw):
 def test_amp_and_cudnn_benchmark_are_overrides_and_the_defaults_add_nothing():
     plain = cfg()
     assert plain.overrides == {} and plain.variant() == ""
-    bf16, bench = cfg(amp="bf16"), cfg(cudnn_benchmark=True)
+    bf16, bench, nchw = cfg(amp="bf16"), cfg(cudnn_benchmark=True), cfg(channels_last=False)
     assert bf16.variant() == "amp=bf16" and bench.variant() == "cudnn_benchmark=True"
-    assert len({plain.run_id("f"), bf16.run_id("f"), bench.run_id("f")}) == 3
+    assert nchw.variant() == "channels_last=False"
+    assert len({plain.run_id("f"), bf16.run_id("f"), bench.run_id("f"), nchw.run_id("f")}) == 4
     with pytest.raises(UserError, match="--amp takes"):
         cfg(amp="fp8")
 
 
 def test_a_cpu_run_records_its_backend_and_refuses_autocast():
     assert configure_backend(cfg(), torch.device("cpu")) == {"device_type": "cpu", "amp": None, "channels_last": True}
+    assert configure_backend(cfg(channels_last=False), torch.device("cpu"))["channels_last"] is False
     with pytest.raises(ValueError, match="CUDA"):
         configure_backend(cfg(amp="bf16"), torch.device("cpu"))
     with autocast(torch.device("cpu"), "bf16"):  # a no-op off CUDA
@@ -61,3 +63,14 @@ def test_method_names_are_canonical():
     assert canonical("REST") == "rest" and canonical(" Reweighted-ERM ") == "reweighted_erm"
     with pytest.raises(UserError, match="unknown method"):
         canonical("rests")
+
+
+def test_a_contiguous_run_trains_and_records_its_memory_format(tmp_path):
+    from biasbench.baselines import get as get_method
+    from biasbench.training.trainer import train
+    from test_trainer import tiny_data
+
+    run = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1024, False, False, steps=4, eval_every=2,
+                  channels_last=False)
+    result = train(run, tiny_data(), get_method("erm"), torch.device("cpu"), tmp_path / "c.pt")
+    assert result["backend"]["channels_last"] is False and [h["step"] for h in result["history"]] == [2, 4]

@@ -40,6 +40,7 @@ class SweepSpec:
     source_dir: Path | None = None
     amp: str | None = None
     cudnn_benchmark: bool = False
+    channels_last: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def expand(spec: SweepSpec, reporter: Reporter = SILENT) -> Plan:
             method=spec.methods[0], dataset=gen.name, ratios=list(spec.ratios), seeds=seeds, profile=spec.profile,
             data_root=Path(spec.data_root).absolute(), results=Path(spec.results).absolute(),
             device=torch.device("cpu"), steps=spec.steps, beta=spec.beta, eval_every=spec.eval_every,
-            amp=spec.amp, cudnn_benchmark=spec.cudnn_benchmark,
+            amp=spec.amp, cudnn_benchmark=spec.cudnn_benchmark, channels_last=spec.channels_last,
             source_dir=Path(spec.source_dir).absolute() if spec.source_dir else None,
         )
         folder = ensure_configs(base, reporter)  # all missing ratios in one generation

@@ -83,8 +83,10 @@ class Preprocess:
     its own generator so that it is reproducible and resumable.
     """
 
-    def __init__(self, image_size: int, augment: tuple[str, ...], normalize, seed: int, device: torch.device):
+    def __init__(self, image_size: int, augment: tuple[str, ...], normalize, seed: int, device: torch.device,
+                 memory_format: torch.memory_format = torch.channels_last):
         self.image_size, self.augment = image_size, tuple(augment)
+        self.memory_format = memory_format
         self.device = device
         self.generator = torch.Generator()
         self.generator.manual_seed((seed * 7_919 + 17) % (2**63))
@@ -106,7 +108,7 @@ class Preprocess:
             x = torch.where(to_device(flip, x.device).view(-1, 1, 1, 1), x.flip(-1), x)
         if self.mean is not None:
             x = (x - self.mean) / self.std
-        return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous(memory_format=self.memory_format)
 
     def _random_crop(self, x: torch.Tensor, pad: int) -> torch.Tensor:
         """Zero-pad by `pad` and cut a random HxW window per image (two gathers)."""

@@ -58,17 +58,18 @@ def configure_backend(cfg: RunConfig, device: torch.device) -> dict:
     recorded choice, and the ones that change numbers are in the run id.
     """
     amp = cfg.overrides.get("amp")
+    channels_last = bool(cfg.overrides.get("channels_last", True))
     if device.type != "cuda":
         if amp is not None:
             raise ValueError("--amp needs a CUDA device")
-        return {"device_type": device.type, "amp": None, "channels_last": True}
+        return {"device_type": device.type, "amp": None, "channels_last": channels_last}
     benchmark = bool(cfg.overrides.get("cudnn_benchmark", False))
     torch.backends.cudnn.benchmark = benchmark
     torch.backends.cudnn.deterministic = not benchmark
     torch.use_deterministic_algorithms(not benchmark, warn_only=True)  # speed was asked for: no slow paths
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    return {"device_type": "cuda", "amp": amp, "channels_last": True, "cudnn_benchmark": benchmark,
+    return {"device_type": "cuda", "amp": amp, "channels_last": channels_last, "cudnn_benchmark": benchmark,
             "cudnn_deterministic": not benchmark, "tf32": False}
 
 
@@ -141,8 +142,9 @@ def train(
     images = train_split.images.to(device)
     labels, bias, aligned = (t.to(device) for t in (train_split.labels, train_split.bias, train_split.aligned))
     model = create(p.model, data.n_classes, images.shape[1], p.image_size, p.width).to(device)
-    model = model.to(memory_format=torch.channels_last)  # +12% on CPU for the Simple CNN (benchmarks/)
-    pre = Preprocess(p.image_size, p.augment, p.normalize, cfg.seed, device)
+    memory_format = torch.channels_last if backend["channels_last"] else torch.contiguous_format
+    model = model.to(memory_format=memory_format)  # channels_last: +12% on CPU for the Simple CNN (benchmarks/)
+    pre = Preprocess(p.image_size, p.augment, p.normalize, cfg.seed, device, memory_format)
 
     @torch.no_grad()
     def predict_train(fn) -> torch.Tensor:
