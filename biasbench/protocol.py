@@ -170,7 +170,7 @@ class MRMParams:
     (`stage_lengths`, multiples of the common budget): REST §3 retrains the
     subnetwork for N1 steps, as long as stage 1, and Csordas's profiles
     probe for as long as they pretrain (step_per_mask = stop_after). So an
-    MRM run trains 3x the common budget and its recorded training FLOPs
+    MRM run trains 3x the common budget (2 of them dense) and its recorded training FLOPs
     (ratio against dense ERM at the common budget) say so. Splitting one
     budget in thirds instead left the subnetwork 200 of `cpu`'s 600 steps,
     which measured MRM's budget, not MRM (biasbench/DECISIONS.md).
