@@ -351,10 +351,11 @@ def _cmd_density(args: argparse.Namespace) -> int:
     for method in sorted({s.method for s in table}):
         best = density.choose(table, method, args.min_seeds)
         if best is None:
-            print(f"{method}: no density has {args.min_seeds} seeds yet")
+            print(f"{method}: its densities share fewer than {args.min_seeds} seed(s) yet")
         else:
+            seeds = " ".join(str(k) for k in sorted(density.common_seeds(table, method)))
             print(f"{method}: density {best.density:g} (best mean valid {best.valid_mean:.2f} over {best.n_seeds} "
-                  f"seeds; chosen on valid only)")
+                  f"seeds; chosen on valid only, on the seeds every density has: {seeds})")
     return 0
 
 

@@ -10,7 +10,7 @@ compute). Test numbers are shown beside the choice, never used for it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from biasbench.results.leaderboard import is_density_variant
 
@@ -22,6 +22,7 @@ class DensityScore:
     n_seeds: int
     valid_mean: float  # %, the selection metric on valid at each run's best-valid evaluation
     test_mean: float  # %, the headline metric on test at the same evaluation (shown, not used)
+    valid_by_seed: dict = field(default_factory=dict)  # seed -> valid %, for the paired choice
 
 
 def scores(records: list[dict], dataset: str, ratio: str, profile: str) -> list[DensityScore]:
@@ -40,16 +41,30 @@ def scores(records: list[dict], dataset: str, ratio: str, profile: str) -> list[
     for (method, density), runs in sorted(groups.items()):
         protocol = runs[0]["config"]["protocol"]
         metric, headline = protocol["selection_metric"], protocol["headline"]
-        valid = [100 * run["best_valid"]["valid"][metric] for run in runs]
-        test = [100 * run["best_valid"]["test"][headline] for run in runs]
-        out.append(DensityScore(method, density, len({run["seed"] for run in runs}),
-                                sum(valid) / len(valid), sum(test) / len(test)))
+        by_seed = {run["seed"]: run for run in runs}  # a seed twice (a sweep run and a default run): one
+        valid = {seed: 100 * run["best_valid"]["valid"][metric] for seed, run in by_seed.items()}
+        test = [100 * run["best_valid"]["test"][headline] for run in by_seed.values()]
+        out.append(DensityScore(method, density, len(by_seed), sum(valid.values()) / len(valid),
+                                sum(test) / len(test), valid))
     return out
 
 
+def common_seeds(table: list[DensityScore], method: str) -> set:
+    """The seeds every density of `method`'s sweep has."""
+    rows = [s for s in table if s.method == method]
+    return set.intersection(*(set(s.valid_by_seed) for s in rows)) if rows else set()
+
+
 def choose(table: list[DensityScore], method: str, min_seeds: int = 1) -> DensityScore | None:
-    """The density with the best mean valid score for `method` (ties: the lower density)."""
-    rows = [s for s in table if s.method == method and s.n_seeds >= min_seeds and not math.isnan(s.valid_mean)]
-    if not rows:
+    """The density with the best mean valid score for `method` over the seeds all its densities share
+    (ties: the lower density); None when fewer than `min_seeds` seeds are shared."""
+    rows = [s for s in table if s.method == method]
+    seeds = common_seeds(table, method)
+    if not rows or len(seeds) < max(min_seeds, 1):
         return None
-    return max(rows, key=lambda s: (round(s.valid_mean, 9), -s.density))
+
+    def paired(s: DensityScore) -> float:
+        return sum(s.valid_by_seed[k] for k in seeds) / len(seeds)
+
+    best = max(rows, key=lambda s: (round(paired(s), 9), -s.density))
+    return DensityScore(best.method, best.density, len(seeds), paired(best), best.test_mean, best.valid_by_seed)
