@@ -109,6 +109,19 @@ def _check_dataset_folder(path: Path, dataset: str) -> None:
         raise UserError(f"{path} holds {found!r}, not {dataset!r}; pass --dataset {found}")
 
 
+def _add_numerics_options(parser: argparse.ArgumentParser) -> None:
+    """run's and sweep's numerics flags (each a recorded override: in the run id and the variant)."""
+    from biasbench.runconfig import AMP_DTYPES
+
+    parser.add_argument("--amp", choices=AMP_DTYPES, help="CUDA: train and evaluate under bf16 autocast (in the run id; "
+                        "default: fp32)")
+    parser.add_argument("--contiguous", action="store_true",
+                        help="NCHW contiguous tensors instead of channels_last (in the run id; default: channels_last)")
+    parser.add_argument("--cudnn-benchmark", action="store_true",
+                        help="CUDA: autotuned cuDNN kernels, faster but not bit-reproducible (in the run id; "
+                             "default: deterministic)")
+
+
 def _amp(args: argparse.Namespace, device_type: str) -> str | None:
     """--amp is a CUDA choice: refused up front on a CPU run instead of failing inside it."""
     if args.amp is not None and device_type == "cpu":
@@ -615,13 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper with a GPU, cpu without)")
     r.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps")
     r.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
-    r.add_argument("--amp", choices=("bf16",), help="CUDA: train and evaluate under bf16 autocast (in the run id; "
-                       "default: fp32)")
-    r.add_argument("--contiguous", action="store_true",
-                       help="NCHW contiguous tensors instead of channels_last (in the run id; default: channels_last)")
-    r.add_argument("--cudnn-benchmark", action="store_true",
-                       help="CUDA: autotuned cuDNN kernels, faster but not bit-reproducible (in the run id; "
-                            "default: deterministic)")
+    _add_numerics_options(r)
     r.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
     r.add_argument("--density", metavar="D",
                    help="sparse methods (rigl, rest): density of the prunable weights, a comma list, or 'sweep' for "
@@ -686,13 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-wait", action="store_true", help="slurm: submit and return; re-run the sweep later to see progress")
     sw.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps (recorded)")
     sw.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
-    sw.add_argument("--amp", choices=("bf16",), help="CUDA: train and evaluate under bf16 autocast (in the run id; "
-                       "default: fp32)")
-    sw.add_argument("--contiguous", action="store_true",
-                       help="NCHW contiguous tensors instead of channels_last (in the run id; default: channels_last)")
-    sw.add_argument("--cudnn-benchmark", action="store_true",
-                       help="CUDA: autotuned cuDNN kernels, faster but not bit-reproducible (in the run id; "
-                            "default: deterministic)")
+    _add_numerics_options(sw)
     sw.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
     sw.add_argument("--data-dir", metavar="ROOT", help="root of generated datasets (default: $BIASBENCH_DATA, else ~/.cache/biasbench/datasets)")
     sw.add_argument("--source-dir", metavar="DIR", help="sources for generating a missing dataset (as for generate)")

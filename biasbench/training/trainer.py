@@ -177,8 +177,8 @@ def train(
                 scheduler.load_state_dict(saved["scheduler"])
             pre.load_state_dict(saved["preprocess"])
             method.load_state_dict(saved["method"])
-            stream.weights = None if method.sample_weights() is None else method.sample_weights().double()
-            stream.load_state_dict(saved["stream"])  # the order of its epoch, with the method's weights now
+            stream.set_weights(method.sample_weights(), new_epoch=False)  # the method's weights at that point
+            stream.load_state_dict(saved["stream"])  # then the saved epoch's order, drawn with them
             torch.set_rng_state(saved["torch_rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # another run's or program's state
             raise UserError(f"checkpoint {checkpoint_path} does not fit this run ({type(exc).__name__}); "
