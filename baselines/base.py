@@ -77,6 +77,10 @@ class Method:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def learning_rate(self) -> float | None:
+        """The method's own learning rate where its reference sets one apart from the profile's; None: the profile's."""
+        return None
+
     def selectable(self, step: int) -> bool:
         """Whether the evaluation after `step` may be picked by model selection (MRM: only its final stage's)."""
         return True

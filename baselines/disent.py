@@ -50,6 +50,7 @@ class DisEnt(Method):
         self.lr_decay_step, self.lr_gamma = int(p["lr_decay_step"]), float(p["lr_gamma"])
         self.lambda_dis, self.lambda_swap_align = float(p["lambda_dis_align"]), float(p["lambda_swap_align"])
         self.lambda_swap = float(p["lambda_swap"])
+        self.lr = float(p["lr"]) if "lr" in p else None  # per-ratio lr of its scripts (disent profile, CIFAR-10-C)
         device = next(model.parameters()).device
         self.bias_model = fresh_copy(model)
         self.feature_dim = model.fc.in_features
@@ -62,6 +63,9 @@ class DisEnt(Method):
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model, "bias_model": self.bias_model}
+
+    def learning_rate(self) -> float | None:
+        return self.lr
 
     def swapping(self) -> bool:
         return self.step > self.curr_step  # learner.py: `if step > args.curr_step`, step 0-based

@@ -66,13 +66,14 @@ class ClockReporter:
         return self.clock
 
 
-def ours(data, steps: int, warmup: int, device: torch.device, tmp: Path, method: str = "erm") -> float:
+def ours(data, steps: int, warmup: int, device: torch.device, tmp: Path, method: str = "erm",
+         profile: str = "cpu") -> float:
     from biasbench.baselines import get
     from biasbench.runconfig import resolve
     from biasbench.training.trainer import train
 
     cls = get(method)
-    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, "cpu", len(data.train), cls.uses_beta,
+    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, profile, len(data.train), cls.uses_beta,
                   getattr(cls, "uses_density", False), steps=steps)
     if method == "disent":  # time the swapping phase (the costlier one): swap from the first step
         import dataclasses
@@ -126,6 +127,50 @@ def reference(files, labels, steps: int, warmup: int, device: torch.device, work
     return BATCH * (len(times) - 1 - warmup) / (times[-1] - times[warmup])
 
 
+def bare_loop(data, steps: int, warmup: int, device: torch.device, profile: str) -> float:
+    """The fewest lines that train the profile's model as the trainer does: the same uint8 tensors in
+    memory, a fresh permutation per epoch, the same scaling, model, batch and optimizer, nothing else."""
+    from biasbench.protocol import PROFILES
+    from biasbench.training.models import create
+
+    p = PROFILES[profile]["cmnist"]
+    torch.manual_seed(0)
+    images, labels = data.train.images.to(device), data.train.labels.to(device)
+    model = create(p.model, 10, images.shape[1], p.image_size, p.width).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr, betas=p.adam_betas, weight_decay=p.weight_decay)
+    g = torch.Generator().manual_seed(0)
+    order, at, times = torch.randperm(len(images), generator=g), 0, []
+    for _ in range(steps):
+        if at + BATCH > len(order):
+            order, at = torch.randperm(len(images), generator=g), 0
+        idx = order[at : at + BATCH].to(device)
+        at += BATCH
+        x = images[idx].float().div_(255.0)
+        if p.input_divisor != 1.0:
+            x = x.div_(p.input_divisor)
+        loss = F.cross_entropy(model(x), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        float(loss.detach())  # the trainer reads the loss every step too
+        times.append(time.perf_counter())
+    return BATCH * (len(times) - 1 - warmup) / (times[-1] - times[warmup])
+
+
+def provenance() -> dict:
+    """Commit, torch, threads and machine load: what every benchmark JSON records."""
+    import os
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"commit": commit, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "machine": platform.machine()}
+
+
 def compute_only(steps: int, warmup: int, device: torch.device, channels_last: bool) -> float:
     from biasbench.training.models import create
 
@@ -160,7 +205,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "train_throughput.json")
     parser.add_argument("--methods", default="lff,disent,mrm,rigl,rest",
                         help="(d) other methods through the same trainer, reported as step time relative to ERM (a)")
+    parser.add_argument("--mlp", action="store_true",
+                        help="the `disent` profile's MLP instead: (a) the trainer against (e) a bare loop of the same "
+                             "model, batch and optimizer (target: (a) >= 0.9 x (e)), plus (d) --methods")
     args = parser.parse_args()
+    if args.mlp and args.out == HERE / "results" / "train_throughput.json":
+        args.out = HERE / "results" / "train_throughput_mlp.json"
     device = torch.device(args.device)
 
     from biasbench import data as tensors
@@ -178,6 +228,8 @@ def main() -> None:
             generate("cmnist", [Decimal("0.01")], root, 0, SHARED_MNIST, workers=2)
         folder = DatasetFolder(root / "cmnist", "cmnist")
         run_data, _ = load_run_data(folder, Decimal("0.01"))
+        if args.mlp:
+            return mlp_report(args, run_data, device, tmp)
         # (b) needs the train split as PNG files, as the DisEnt release ships it
         train = tensors.load("cmnist", "1pct", "train", root=root)
         png_dir = tmp / "png"
@@ -223,6 +275,37 @@ def main() -> None:
     args.out.write_text(json.dumps({
         "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "machine": platform.machine(), "steps": args.steps, "warmup": args.warmup, "rates": rates, "median": med,
+        "step_time_vs_erm": step_time_vs_erm,
+    }, indent=2) + "\n")
+
+
+def mlp_report(args, run_data, device: torch.device, tmp: Path) -> None:
+    """(a) the trainer and (e) a bare loop on the `disent` profile's MLP, interleaved; (d) other methods."""
+    variants = {
+        "a_biasbench_trainer": lambda: ours(run_data, args.steps, args.warmup, device, tmp, profile="disent"),
+        "e_bare_loop": lambda: bare_loop(run_data, args.steps, args.warmup, device, "disent"),
+    }
+    for m in filter(None, args.methods.split(",")):
+        variants[f"d_method_{m}"] = lambda m=m: ours(run_data, args.steps, args.warmup, device, tmp, m, "disent")
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(args.repeats):
+        for name, fn in variants.items():
+            rates[name].append(fn())
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"ERM, DisEnt's MLP (100-100-16), CMNIST 1pct, batch {BATCH}, device {device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; {args.steps} steps ({args.warmup} untimed), {args.repeats} repeats")
+    print(f"{'variant':<32}{'img/s min':>11}{'median':>9}{'max':>9}")
+    for k, v in rates.items():
+        print(f"{k:<32}{min(v):>11.0f}{med[k]:>9.0f}{max(v):>9.0f}")
+    a, e = med["a_biasbench_trainer"], med["e_bare_loop"]
+    print(f"(a)/(e) = {a / e:.2f} (target >= 0.90)")
+    step_time_vs_erm = {k[len("d_method_"):]: a / v for k, v in med.items() if k.startswith("d_method_")}
+    for m, r in step_time_vs_erm.items():
+        print(f"(d) {m}: step time {r:.2f}x ERM's (a)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        **provenance(), "device": str(device), "model": "mlp_disent", "profile": "disent", "steps": args.steps,
+        "warmup": args.warmup, "rates": rates, "median": med, "trainer_over_bare": a / e,
         "step_time_vs_erm": step_time_vs_erm,
     }, indent=2) + "\n")
 

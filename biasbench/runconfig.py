@@ -24,6 +24,11 @@ AMP_DTYPES = ("bf16",)  # --amp: autocast dtypes a CUDA run may train and evalua
 REST_PUBLISHED = "rest-published"  # --density: REST Table 2's best density per ratio (a named variant)
 
 
+# Protocol fields added after records existed, at the value that reproduces those records: a config records
+# them only when it sets another value, so the run ids of configs that did not change stay as they were.
+_RECORDED_WHEN_SET = {"input_divisor": 1.0}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     method: str
@@ -47,6 +52,7 @@ class RunConfig:
         out["protocol"] = {
             k: v for k, v in out["protocol"].items()
             if k not in ("beta", "density", "chosen_density", "seeds", "steps", "epochs", "eval_every", "methods")
+            and not (k in _RECORDED_WHEN_SET and v == _RECORDED_WHEN_SET[k])
         }
         params = self.method_params()
         if params:  # only methods with their own hyperparameters record them: other run ids stay as they were
@@ -62,6 +68,8 @@ class RunConfig:
 
         out = {}
         for k, v in dataclasses.asdict(params).items():
+            if v is None or v == {}:  # a number the method leaves to the profile (DisEnt's lr): not recorded
+                continue
             out[k] = float(v.get(self.ratio, _nearest(v, ratio_from_config(self.ratio)))) if isinstance(v, dict) else v
         return out
 

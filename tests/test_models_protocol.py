@@ -112,5 +112,5 @@ def test_bad_overrides_are_user_errors(kw, needle):
 
 
 def test_unknown_profile_lists_the_valid_ones():
-    with pytest.raises(UserError, match="cpu, paper, rest-code"):
+    with pytest.raises(UserError, match="cpu, disent, paper, rest-code"):
         resolve("erm", "cmnist", Decimal("0.01"), 41, "fast", 55000, uses_beta=False)

@@ -112,8 +112,32 @@ def test_rest_cells_are_compared_on_min_aligned_conflicting_and_disent_cells_on_
     disent = seeds("disent", "cmnist", "1pct", [80.0, 80.0])
     for r in disent:
         r["best_test_oracle"]["test"].update(aligned=0.99, conflicting=0.70, unbiased=0.73)
-    [row] = rows_for(disent, "DisEnt paper", "cmnist", "1pct", "DisEnt")
+    [row] = rows_for(disent, "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)", "cmnist", "1pct", "DisEnt")
     assert row.cell.metric == "unbiased" and row.mean == pytest.approx(73.0)
+    assert row.selection == "oracle" and row.valid_mean == pytest.approx(80.0)  # the same runs, selected on valid
+
+
+def test_the_disent_profile_is_a_full_budget_and_the_report_shows_valid_beside_oracle():
+    lc = "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)"
+    records = seeds("disent", "cmnist", "2pct", [84.0, 86.0], profile="disent", oracle=86.0)
+    [row] = rows_for(records, lc, "cmnist", "2pct", "DisEnt")
+    assert (row.profile, row.selection, row.mean, row.valid_mean) == ("disent", "oracle", 86.0, 85.0)
+    assert not reproduction.reduced("disent", "cmnist") and reproduction.reduced("cpu", "cmnist")
+    rows = build(measured_from_records(records), METHODS, DATASETS)
+    text = reproduction.markdown(rows, ["x"], ["cmnist"], METHODS)
+    line = next(l for l in text.splitlines() if "| cmnist | 2pct | DisEnt (MLP 100-100-16)" in l)
+    assert "| 86.0 ± 0.0 (n=2) | oracle | 85.0 ± 1.4 | holds |" in line
+    assert "the full budget of DisEnt's released code (50000 steps of batch 256)" in text
+
+
+def test_published_cells_name_their_copy_and_carry_the_papers_std():
+    by = {(c.source, c.dataset, c.ratio, c.paper_method): c for c in PUBLISHED}
+    lc = "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)"
+    assert by[(lc, "cmnist", "0.5pct", "Vanilla")].value == 35.19
+    assert by[(lc, "cifar10c", "5pct", "LfF")].value == 50.27 and "41.78" in by[(lc, "cifar10c", "5pct", "LfF")].note
+    bffhq = by[("DeNetDM (NeurIPS 2024) Tables 1-2", "bffhq", "0.5pct", "DisEnt")]
+    assert (bffhq.value, bffhq.std, bffhq.metric) == (63.9, 0.3, "conflicting")
+    assert all(c.verified for c in PUBLISHED)
 
 
 def test_overridden_budgets_are_not_the_protocol():
@@ -131,9 +155,8 @@ def test_a_cell_without_a_density_counts_only_the_profile_default():
 
 def test_disent_paper_cells_use_best_test_selection_and_bffhq_its_conflicting_accuracy():
     records = seeds("lff", "cmnist", "1pct", [55.0, 56.0], oracle=62.0)
-    [row] = rows_for(records, "DisEnt paper", "cmnist", "1pct", "LfF")
+    [row] = rows_for(records, "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)", "cmnist", "1pct", "LfF")
     assert row.selection == "oracle" and row.mean == pytest.approx(62.0) and row.verdict == HOLDS
-    assert not row.cell.verified
     bffhq = [record("rest", "bffhq", "0.5pct", 41, 0.0, profile="paper")]
     bffhq[0]["best_valid"]["test"]["conflicting"] = 0.63
     [row] = rows_for(bffhq, "REST Table 2", "bffhq", "0.5pct", "REST")
@@ -145,7 +168,8 @@ def test_every_published_cell_is_in_the_report_once_at_least():
     assert {id(r.cell) for r in rows} == {id(c) for c in PUBLISHED}
     assert len([c for c in PUBLISHED if c.source == "REST Table 2"]) == 9 * 4
     assert len([c for c in PUBLISHED if c.source == "REST Table 3"]) == 9 * 2
-    assert all(not c.verified for c in PUBLISHED if c.source == "DisEnt paper")
+    lc = [c for c in PUBLISHED if c.source.startswith("LC ")]
+    assert len(lc) == 2 * 4 * 4 and all(c.selection == "oracle" for c in lc)
 
 
 # ---- the command ---------------------------------------------------------------------------------
@@ -167,10 +191,10 @@ def test_report_command_writes_the_markdown(tmp_path, capsys):
     assert f"wrote {out}:" in printed and "holds" in printed
     text = out.read_text()
     assert ("| cmnist | 1pct | ERM (Simple CNN) | min_aligned_conflicting | 69.6 | erm | cpu | - | 70.0 ± 1.0 (n=3) | "
-            "valid | holds (reduced budget: `cpu`) |") in text
+            "valid | - | holds (reduced budget: `cpu`) |") in text
     assert (f"| cmnist | 1pct | REST, d=0.05 (Simple CNN) | min_aligned_conflicting | 72.1 | rest | cpu | {chosen:g} (valid) | "
-            "40.5 ± 0.7 (n=2) | valid | does not hold") in text
-    for needle in ("## Budgets", "`cpu` on cmnist: **reduced budget**", "## REST Table 3", "**Unverified**",
+            "40.5 ± 0.7 (n=2) | valid | - | does not hold") in text
+    for needle in ("## Budgets", "`cpu` on cmnist: **reduced budget**", "## REST Table 3",
                    "## Protocol differences", "--lambda_upweight", "## Filling the not-run cells"):
         assert needle in text, needle
 
@@ -183,7 +207,7 @@ def test_report_reads_a_committed_leaderboard_csv(tmp_path, capsys):
     out = tmp_path / "R.md"
     assert main(["report", "--results", str(tmp_path / "none"), "--csv", str(csv_path), "--out", str(out)]) == 0
     assert ("| cmnist | 5pct | ERM (Simple CNN) | min_aligned_conflicting | 93.2 | erm | cpu | - | 93.2 ± 0.3 (n=2) | "
-            "valid | holds") in out.read_text()
+            "valid | - | holds") in out.read_text()
 
 
 def test_report_user_errors(tmp_path, capsys):

@@ -3,9 +3,10 @@
 Each `Published` cell names the paper's method and the biasbench methods
 that measure it (the first is what the paper describes; others are shown
 when run, e.g. reweighted ERM for REST's "ERM", whose released scripts
-resample). Values are test accuracy in %: unbiased for CMNIST and
-CIFAR-10-C, bias-conflicting for BFFHQ. `verified=False` marks numbers that
-PROTOCOL.md recalls but has not checked against the paper.
+resample). Values are test accuracy in %, each on the metric its paper
+reports (`metric`). Each cell names its source as the table it was read
+from; a copy in a later paper is named as that copy. `verified=False` marks
+numbers recalled but not read in a table.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Published:
     density: float | None = None  # sparse methods: the density the number was reported at
     verified: bool = True
     note: str = ""
+    std: float | None = None  # the paper's std over its runs, where it prints one
 
 
 RATIOS = ("0.5pct", "1pct", "2pct", "5pct")
@@ -54,16 +56,28 @@ _REST_T3 = {
     "cifar10c": {"0.5pct": (23.5, 26.7), "1pct": (26.0, 28.8), "2pct": (30.9, 33.1), "5pct": (37.4, 39.4)},
     "bffhq": {"0.5pct": (50.0, 63.6)},
 }
-# DisEnt paper (recalled, unverified): Vanilla, LfF, DisEnt; 0.5/1/2/5 % (BFFHQ: 0.5 % only).
-_DISENT = {
+# DisEnt's Table 1 (Lee et al., NeurIPS 2021) as LC copies it (Liu et al., ICLR 2023, Table 1, "taken from
+# Lee et al. (2021)"): unbiased test accuracy, 0.5/1/2/5 %, DisEnt's protocol (its MLP on CMNIST, best test).
+_LC_SOURCE = "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)"
+_LC = {
     "cmnist": {"Vanilla": (35.19, 52.09, 65.86, 82.17), "LfF": (52.50, 61.89, 71.03, 80.57),
-               "DisEnt": (65.22, 81.73, 84.79, 89.66)},
+               "DisEnt": (65.22, 81.73, 84.79, 89.66), "GroupDRO": (63.12, 68.78, 76.30, 84.20)},
     "cifar10c": {"Vanilla": (23.08, 25.82, 30.06, 39.42), "LfF": (28.57, 33.07, 39.91, 50.27),
-                 "DisEnt": (29.95, 36.49, 41.78, 51.13)},
-    "bffhq": {"Vanilla": (56.87,), "LfF": (62.2,), "DisEnt": (63.87,)},
+                 "DisEnt": (29.95, 36.49, 41.78, 51.13), "GroupDRO": (33.44, 38.30, 45.81, 57.32)},
 }
-_DISENT_MODEL = {"cmnist": "MLP (3 x 100)", "cifar10c": "ResNet-18", "bffhq": "ResNet-18"}
-_DISENT_METHODS = {"Vanilla": ("erm",), "LfF": ("lff",), "DisEnt": ("disent",)}
+_LC_NOTES = {
+    ("cifar10c", "5pct", "LfF"): "LC prints 41.78 here (DisEnt's 2 % value, a copy slip); DeNetDM and another later "
+                                 "paper print 50.27, used here",
+}
+# BFFHQ 0.5 %, bias-conflicting test accuracy: DeNetDM (NeurIPS 2024) Table 2, mean (std) of its reruns
+# (DFA there = DisEnt).
+_DENETDM_SOURCE = "DeNetDM (NeurIPS 2024) Tables 1-2"
+_DENETDM_BFFHQ = {"Vanilla": (56.7, 2.7), "LfF": (62.2, 1.6), "DisEnt": (63.9, 0.3), "JTT": (65.3, 2.5)}
+_JTT_DENETDM = {"cmnist": ((53.03, 3.89), (61.68, 2.02), (74.23, 3.21), (85.03, 1.10)),
+                "cifar10c": ((24.73, None), (26.90, None), (33.40, None), (42.20, None))}
+_DISENT_MODEL = {"cmnist": "MLP 100-100-16", "cifar10c": "ResNet-18", "bffhq": "ResNet-18"}
+_PAPER_METHODS = {"Vanilla": ("erm",), "LfF": ("lff",), "DisEnt": ("disent",), "GroupDRO": ("groupdro",),
+                  "JTT": ("jtt",)}
 
 
 def _rest_cells() -> list[Published]:
@@ -90,46 +104,30 @@ def _rest_cells() -> list[Published]:
     return cells
 
 
-def _disent_cells() -> list[Published]:
+def _later_cells() -> list[Published]:
+    """DisEnt's protocol as later papers copy it (LC), and DeNetDM's reruns (JTT, BFFHQ)."""
     cells = []
-    for dataset, rows in _DISENT.items():
+    for dataset, rows in _LC.items():
         for paper_method, values in rows.items():
             for ratio, value in zip(RATIOS, values):
                 cells.append(Published(
-                    "DisEnt paper", dataset=dataset, ratio=ratio, paper_method=paper_method,
-                    methods=_DISENT_METHODS[paper_method], value=value, metric=_METRIC[dataset],
-                    model=_DISENT_MODEL[dataset], selection="oracle", verified=False,
-                    note="recalled in PROTOCOL.md, not checked against the paper; DisEnt reports the best test accuracy",
-                ))
+                    _LC_SOURCE, dataset=dataset, ratio=ratio, paper_method=paper_method,
+                    methods=_PAPER_METHODS[paper_method], value=value, metric=_METRIC[dataset],
+                    model=_DISENT_MODEL[dataset], selection="oracle",
+                    note=_LC_NOTES.get((dataset, ratio, paper_method),
+                                       "DisEnt's protocol: the best test accuracy over evaluations every 500 steps")))
+    denetdm = [("bffhq", "0.5pct", m, v, sd) for m, (v, sd) in _DENETDM_BFFHQ.items()]
+    denetdm += [(d, ratio, "JTT", v, sd) for d, values in _JTT_DENETDM.items() for ratio, (v, sd) in zip(RATIOS, values)]
+    for dataset, ratio, paper_method, value, std in denetdm:
+        cells.append(Published(
+            _DENETDM_SOURCE, dataset=dataset, ratio=ratio, paper_method=paper_method,
+            methods=_PAPER_METHODS[paper_method], value=value, metric=_METRIC[dataset],
+            model=_DISENT_MODEL[dataset], std=std,
+            note="DeNetDM's reruns, mean (std); its checkpoint selection is not stated in the tables"))
     return cells
 
 
-# GroupDRO: LC (Liu et al., ICLR 2023) Table 1, "baseline results taken from Lee et al. (2021)" (DisEnt's
-# protocol: an MLP on CMNIST, best test accuracy). JTT: DeNetDM (NeurIPS 2024) Tables 1-2, mean (std) over
-# its runs; how it selected checkpoints is not stated in the copy (compared under valid selection).
-_GROUPDRO_LC = {"cmnist": (63.12, 68.78, 76.30, 84.20), "cifar10c": (33.44, 38.30, 45.81, 57.32)}
-_JTT_DENETDM = {"cmnist": (53.03, 61.68, 74.23, 85.03), "cifar10c": (24.73, 26.90, 33.40, 42.20), "bffhq": (65.3,)}
-
-
-def _later_cells() -> list[Published]:
-    cells = []
-    for dataset, values in _GROUPDRO_LC.items():
-        for ratio, value in zip(RATIOS, values):
-            cells.append(Published(
-                "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)", dataset=dataset, ratio=ratio,
-                paper_method="GroupDRO", methods=("groupdro",), value=value, metric=_METRIC[dataset],
-                model=_DISENT_MODEL[dataset], selection="oracle",
-                note="copied by LC from Lee et al. (2021), DisEnt's protocol (best test accuracy)"))
-    for dataset, values in _JTT_DENETDM.items():
-        for ratio, value in zip(RATIOS, values):
-            cells.append(Published(
-                "DeNetDM (NeurIPS 2024) Tables 1-2", dataset=dataset, ratio=ratio, paper_method="JTT",
-                methods=("jtt",), value=value, metric=_METRIC[dataset], model=_DISENT_MODEL[dataset],
-                note="DeNetDM's reruns; its checkpoint selection is not stated in the tables"))
-    return cells
-
-
-PUBLISHED: tuple[Published, ...] = tuple(_rest_cells() + _disent_cells() + _later_cells())
+PUBLISHED: tuple[Published, ...] = tuple(_rest_cells() + _later_cells())
 
 # Where the REST paper's text and its released code disagree (PROTOCOL.md, biasbench/protocol.py):
 # (topic, paper text, released code, what biasbench does).

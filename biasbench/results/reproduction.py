@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from biasbench.protocol import PROFILES, TrainProtocol
+from biasbench.protocol import FULL_BUDGET_PROFILES, PROFILES, TrainProtocol
 from biasbench.results.leaderboard import aggregate, cell, runs_table
 from biasbench.results.published import PROTOCOL_DIFFERENCES, PUBLISHED, Published
 
@@ -48,6 +48,8 @@ class Row:
     verdict: str
     needs: str = ""  # for "not run"
     density: float | None = None  # the measured runs' density (sparse methods)
+    valid_mean: float | None = None  # beside a row selected on test (`oracle`): the same runs selected on valid
+    valid_std: float | None = None
     density_rule: str | None = None  # how it was chosen: valid, prior, user, rest-published (the records say)
 
 
@@ -127,15 +129,25 @@ def build(table: pd.DataFrame, methods: set[str], datasets: set[str],
                 rule = m.get("density_rule") if isinstance(m.get("density_rule"), str) else None
                 if dens is not None and dens == 1.0 and rule is None:
                     dens = None  # a dense method's accounting
-                rows.append(Row(c, method, m["profile"], mean, std, n, m["selection"], verdict(c.value, mean, std, n),
-                                density=dens, density_rule=rule))
+                row = Row(c, method, m["profile"], mean, std, n, m["selection"], verdict(c.value, mean, std, n),
+                          density=dens, density_rule=rule)
+                if m["selection"] == "oracle":
+                    same = [v for v in measured if v["selection"] == "valid" and all(
+                        v.get(k) == m.get(k) for k in ("dataset", "ratio", "method", "profile", "variant"))]
+                    if same:
+                        row.valid_mean = float(same[0][f"test_{c.metric}_mean"])
+                        row.valid_std = float(same[0][f"test_{c.metric}_std"])
+                rows.append(row)
             if i == 0 and not hit:
                 rows.append(Row(c, method, None, None, None, 0, None, NOT_RUN, needs(c, method, methods, datasets)))
     return rows
 
 
 def reduced(profile: str, dataset: str) -> bool:
-    """Less training (steps, epochs) or a smaller model or input than the paper profile."""
+    """Less training (steps, epochs) or a smaller model or input than the paper profile; a profile that
+    trains a reference's own full budget (FULL_BUDGET_PROFILES, e.g. `disent`) is not reduced."""
+    if profile in FULL_BUDGET_PROFILES:
+        return False
     p, paper = PROFILES.get(profile, {}).get(dataset), PROFILES["paper"].get(dataset)
     if p is None or paper is None:
         return False
@@ -155,8 +167,8 @@ def budget_notes(datasets: list[str]) -> list[str]:
             paper = PROFILES["paper"].get(dataset)
             if p is None or paper is None:
                 continue
-            if profile == "paper":
-                text = f"the REST paper's budget ({_budget(p)} of batch {p.batch_size})"
+            if profile in FULL_BUDGET_PROFILES:
+                text = f"the full budget of {FULL_BUDGET_PROFILES[profile]} ({_budget(p)} of batch {p.batch_size})"
             elif not reduced(profile, dataset):
                 text = f"full budget ({_budget(p)}) with the released code's training settings"
             else:
@@ -193,7 +205,8 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
         "(min over its two groups); `unbiased` = the mean over label x bias groups (DisEnt, LfF on CMNIST and "
         "CIFAR-10-C); `conflicting` = bias-conflicting test accuracy (BFFHQ). "
         "Selection `valid` = the evaluation with the best validation unbiased accuracy; `oracle` = the best test "
-        "accuracy (how DisEnt reports). A sparse method's measured density says how it was chosen: `valid` (a "
+        "accuracy (how DisEnt reports; a selection on test, shown only to compare with papers that used it, with "
+        "the same runs' valid-selected number beside it). A sparse method's measured density says how it was chosen: `valid` (a "
         "density sweep's best mean valid score under that profile), `rest-published` or `user` (the density REST "
         "Table 2 reports, run as a named variant for these cells only), `prior` (no sweep yet).",
         "",
@@ -218,7 +231,7 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
         notes = list(dict.fromkeys(r.cell.note for r in part if r.cell.note))
         lines += [f"- {n}" for n in notes] + ([""] if notes else [])
         lines += ["| dataset | ratio | paper method (model) | metric | published | biasbench method | profile | "
-                  "density (how chosen) | measured | selection | verdict |", "|---" * 11 + "|"]
+                  "density (how chosen) | measured | selection | valid-selected | verdict |", "|---" * 12 + "|"]
         for r in part:
             c = r.cell
             dens = f", d={c.density:g}" if c.density is not None else ""
@@ -226,9 +239,12 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
             if r.verdict != NOT_RUN and reduced(r.profile, c.dataset):
                 verdict_text += f" (reduced budget: `{r.profile}`)"
             measured_dens = "-" if r.density is None else f"{r.density:.3g}" + (f" ({r.density_rule})" if r.density_rule else "")
-            lines.append(f"| {c.dataset} | {c.ratio} | {c.paper_method}{dens} ({c.model}) | {c.metric} | {c.value:g} | "
+            beside = "-" if r.valid_mean is None else cell(r.valid_mean, r.valid_std if r.valid_std is not None
+                                                             else float("nan"))
+            published = f"{c.value:g}" + (f" ({c.std:g})" if c.std is not None else "")
+            lines.append(f"| {c.dataset} | {c.ratio} | {c.paper_method}{dens} ({c.model}) | {c.metric} | {published} | "
                          f"{r.method} | {r.profile or '-'} | {measured_dens} | {_measured(r)} | {r.selection or '-'} | "
-                         f"{verdict_text} |")
+                         f"{beside} | {verdict_text} |")
         lines.append("")
     fill = commands(rows, methods)
     if fill:

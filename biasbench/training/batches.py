@@ -84,8 +84,9 @@ class Preprocess:
     """
 
     def __init__(self, image_size: int, augment: tuple[str, ...], normalize, seed: int, device: torch.device,
-                 memory_format: torch.memory_format = torch.channels_last):
+                 memory_format: torch.memory_format = torch.channels_last, input_divisor: float = 1.0):
         self.image_size, self.augment = image_size, tuple(augment)
+        self.input_divisor = float(input_divisor)
         self.memory_format = memory_format
         self.device = device
         self.generator = torch.Generator()
@@ -98,6 +99,8 @@ class Preprocess:
 
     def __call__(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         x = images.to(self.device, non_blocking=True).float().div_(255.0)
+        if self.input_divisor != 1.0:  # LfF's and DisEnt's MLP divide their [0, 1] input by 255 again
+            x = x.div_(self.input_divisor)
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
                               align_corners=False)

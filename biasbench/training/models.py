@@ -65,17 +65,20 @@ class SimpleCNN(nn.Module):
 
 
 class MLP(nn.Module):
-    """LfF's and DisEnt's CMNIST model: 3 hidden layers of 100 with ReLU."""
+    """A ReLU MLP over the flattened image; `hidden` are the hidden layers' widths.
 
-    def __init__(self, num_classes: int, in_features: int, hidden: int = 100):
+    LfF's CMNIST model has (100, 100, 100) (alinlab/LfF:module/mlp.py);
+    DisEnt's has (100, 100, 16), both its `MLP` and the encoders of its
+    `MLP_DISENTANGLE` (kakaoenterprise/Learning-Debiased-Disentangled:module/mlp.py).
+    """
+
+    def __init__(self, num_classes: int, in_features: int, hidden: tuple[int, ...] = (100, 100, 100)):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(in_features, hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(),
-        )
-        self.fc = nn.Linear(hidden, num_classes)
+        layers: list[nn.Module] = [nn.Flatten()]
+        for a, b in zip((in_features, *hidden[:-1]), hidden):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(hidden[-1], num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -158,6 +161,11 @@ def _simple_cnn(num_classes: int, in_channels: int, image_size: int, width: int)
 @register("mlp")
 def _mlp(num_classes: int, in_channels: int, image_size: int, width: int) -> nn.Module:
     return MLP(num_classes, in_channels * image_size * image_size)
+
+
+@register("mlp_disent")
+def _mlp_disent(num_classes: int, in_channels: int, image_size: int, width: int) -> nn.Module:
+    return MLP(num_classes, in_channels * image_size * image_size, hidden=(100, 100, 16))
 
 
 @register("resnet18")
