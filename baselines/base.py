@@ -45,6 +45,9 @@ class Method:
     uses_density = False  # reads cfg.density (sparse training)
     default_density = True  # without --density, the profile's density (False: the method decides, cfg.density None)
     uses_bias_labels = False  # trains with ground-truth bias labels (leaderboards' bias_labels column)
+    # Nothing in a run depends on its total length (no schedule, no stage shares): the first B steps of a
+    # longer run are the B-step run, so a budget curve may read shorter budgets from one long run.
+    length_free = False
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         self.model, self.cfg, self.train = model, cfg, train
@@ -80,6 +83,12 @@ class Method:
     def learning_rate(self) -> float | None:
         """The method's own learning rate where its reference sets one apart from the profile's; None: the profile's."""
         return None
+
+    @classmethod
+    def selectable_entry(cls, record: dict, entry: dict) -> bool:
+        """Whether a recorded evaluation may be picked when a table is read (biasbench/results/selection.py);
+        the record-side twin of `selectable`."""
+        return bool(entry.get("selectable", True))
 
     def selectable(self, step: int) -> bool:
         """Whether the evaluation after `step` may be picked by model selection (MRM: only its final stage's)."""

@@ -9,6 +9,8 @@ from biasbench.baselines.base import Batch, Method
 
 
 class ERM(Method):
+    length_free = True  # no schedule: see Method.length_free
+
     def loss(self, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(self.model(batch.x), batch.y)
 

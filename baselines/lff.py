@@ -23,6 +23,8 @@ from biasbench.runconfig import RunConfig
 
 
 class LfF(Method):
+    length_free = True  # no schedule: see Method.length_free
+
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)
         params = cfg.method_params()

@@ -168,6 +168,12 @@ class MRM(Method):
     def selectable(self, step: int) -> bool:
         return step > self.ends[1]
 
+    @classmethod
+    def selectable_entry(cls, record: dict, entry: dict) -> bool:
+        """Only stage 3's evaluations, as `selectable` during training (from the recorded config)."""
+        c = record["config"]
+        return entry["step"] > stage_ends(int(c["steps"]), c["method_params"]["stage_lengths"])[1]
+
     def dense_steps(self) -> int:
         return self.ends[1]
 

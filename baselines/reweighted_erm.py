@@ -15,6 +15,7 @@ from biasbench.baselines.base import Batch, Method
 
 
 class ReweightedERM(Method):
+    length_free = True  # no schedule: see Method.length_free
     uses_beta = True
     uses_bias_labels = True  # beta weights the samples whose bias label disagrees with their label
 

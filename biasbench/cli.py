@@ -372,6 +372,43 @@ def _cmd_density(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_budget(args: argparse.Namespace) -> int:
+    from biasbench import atomic
+    from biasbench.baselines import canonical
+    from biasbench.generators import get as get_dataset
+    from biasbench.ratios import config_name, parse_ratio
+    from biasbench.results import budget
+    from biasbench.results.store import RunStore
+    from biasbench.runconfig import get_protocol
+
+    dataset = get_dataset(args.dataset).name
+    ratio = config_name(parse_ratio(args.ratio))
+    get_protocol(args.profile, dataset)
+    methods = [canonical(m) for m in args.methods]
+    if any(b < 1 for b in args.budgets):
+        raise UserError("--budgets must be positive step counts")
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in (w for w in warnings if w.startswith("skipped")):
+        print(f"warning: {w}", file=sys.stderr)
+    t = budget.table(records, dataset, ratio, methods, sorted(set(args.budgets)), args.profile)
+    if t.empty:
+        raise UserError(f"no runs of {', '.join(methods)} on {dataset} {ratio} under profile {args.profile!r} in "
+                        f"{args.results}; see 'biasbench budget --help' for the sweeps that make them")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = (f"biasbench budget --results {args.results} --dataset {dataset} --ratio {ratio} --profile "
+               f"{args.profile} --methods {' '.join(methods)} --budgets {' '.join(str(b) for b in args.budgets)} "
+               f"--out {args.out} --name {args.name}")
+    text = budget.markdown(t, command)
+    atomic.write_text(out / f"{args.name}.csv", t.to_csv(index=False))
+    atomic.write_text(out / f"{args.name}.md", f"# {args.name}\n\n![accuracy against budget]({args.name}.png)\n\n"
+                      + text)
+    budget.plot(t, out / f"{args.name}.png")
+    print(text, end="")
+    print(f"wrote {out / args.name}.csv, .md and .png")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -520,6 +557,17 @@ def _cmd_preview(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out}: per class, a row of aligned and a row of conflicting training images")
     return 0
+
+
+def _selection_rule(name: str) -> str:
+    """argparse type: a model-selection rule's name (biasbench/results/selection.py), checked at parse time."""
+    from biasbench.results import selection
+
+    try:
+        selection.get(name)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -713,7 +761,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lb.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
     lb.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
-    lb.add_argument("--selection", choices=("valid", "final", "oracle"), default="valid", help="model selection rule (default: valid)")
+    lb.add_argument("--selection", type=_selection_rule, default="valid", metavar="RULE",
+                    help="model selection rule, applied to each record's history: valid (default), final, oracle, "
+                         "last3 (mean of the last 3 evaluations) or valid@STEPS (best valid up to STEPS)")
     lb.add_argument("--name", default="leaderboard", metavar="NAME",
                     help="file name stem: OUT/NAME.csv and OUT/NAME.md (default: leaderboard), e.g. cmnist-cpu")
     lb.set_defaults(func=_cmd_leaderboard)
@@ -741,8 +791,8 @@ def build_parser() -> argparse.ArgumentParser:
     dens.add_argument("--ratio", required=True, metavar="R", help="one ratio, e.g. 1pct or 0.01")
     dens.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
     dens.add_argument("--profile", help="profile of the runs (needed only if the results hold several)")
-    dens.add_argument("--selection", choices=("valid", "final", "oracle"), default="valid",
-                      help="model selection rule (default: valid)")
+    dens.add_argument("--selection", type=_selection_rule, default="valid", metavar="RULE",
+                      help="model selection rule: valid (default), final, oracle, last3 or valid@STEPS")
     dens.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/density-DATASET-RATIO-PROFILE.png)")
     dens.set_defaults(func=_cmd_plot_density)
 
@@ -769,6 +819,35 @@ def build_parser() -> argparse.ArgumentParser:
     dsel.add_argument("--min-seeds", type=int, default=1, metavar="N",
                       help="only densities with at least N seeds may be chosen (default: 1)")
     dsel.set_defaults(func=_cmd_density)
+
+    bud = sub.add_parser(
+        "budget",
+        help="accuracy against training budget: a table, a ranking per budget and a plot",
+        description=(
+            "Read run records trained at several budgets (the profile's, or --steps N) and write, per method and "
+            "budget, the valid-selected test headline over seeds (OUT/NAME.csv, .md, .png). Methods whose runs do "
+            "not depend on their length (ERM, reweighted ERM, LfF, GroupDRO: no schedule) may fill a budget from a "
+            "longer run, read at valid@B; the table marks those cells."
+        ),
+        epilog=(
+            "example (is `cpu` converged enough to rank methods at 1 %?):\n"
+            "  biasbench sweep --methods erm reweighted_erm --ratios 1pct --seeds 2 --steps 4800 --profile cpu\n"
+            "  for n in 1200 2400 4800; do biasbench sweep --methods rigl rest --ratios 1pct --seeds 2 --steps $n; done\n"
+            "  biasbench budget --ratio 1pct --budgets 600 1200 2400 4800 --out leaderboard --name cmnist-cpu-budget"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bud.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    bud.add_argument("--ratio", default="1pct", metavar="R", help="ratio (default: 1pct)")
+    bud.add_argument("--profile", default="cpu", help="profile of the runs (default: cpu)")
+    bud.add_argument("--methods", nargs="+", default=["erm", "reweighted_erm", "rigl", "rest"], metavar="M",
+                     help="methods (default: erm reweighted_erm rigl rest)")
+    bud.add_argument("--budgets", nargs="+", type=int, default=[600, 1200, 2400, 4800], metavar="STEPS",
+                     help="budgets in optimizer steps (default: 600 1200 2400 4800)")
+    bud.add_argument("--results", default="results", metavar="DIR", help="results directory (default: ./results)")
+    bud.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
+    bud.add_argument("--name", default="budget", metavar="NAME", help="file name stem (default: budget)")
+    bud.set_defaults(func=_cmd_budget)
 
     rep = sub.add_parser(
         "report",

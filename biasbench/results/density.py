@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from biasbench.results import selection
 from biasbench.results.leaderboard import is_density_variant
 
 
@@ -42,8 +43,9 @@ def scores(records: list[dict], dataset: str, ratio: str, profile: str) -> list[
         protocol = runs[0]["config"]["protocol"]
         metric, headline = protocol["selection_metric"], protocol["headline"]
         by_seed = {run["seed"]: run for run in runs}  # a seed twice (a sweep run and a default run): one
-        valid = {seed: 100 * run["best_valid"]["valid"][metric] for seed, run in by_seed.items()}
-        test = [100 * run["best_valid"]["test"][headline] for run in by_seed.values()]
+        chosen = {seed: selection.choose(run, "valid") for seed, run in by_seed.items()}
+        valid = {seed: 100 * entry["valid"][metric] for seed, entry in chosen.items()}
+        test = [100 * entry["test"][headline] for entry in chosen.values()]
         out.append(DensityScore(method, density, len(by_seed), sum(valid.values()) / len(valid),
                                 sum(test) / len(test), valid))
     return out

@@ -2,7 +2,8 @@
 
 One row per dataset x ratio x method x profile x variant (a variant is what
 the user overrode, e.g. `steps=200`; '' for the profile as written). Test
-metrics are taken at the evaluation chosen by a model-selection rule:
+metrics are taken at the evaluation a model-selection rule chooses from
+each record's history when the table is read (biasbench/results/selection.py):
 - valid (default): the evaluation with the best valid selection metric;
 - final: the last evaluation;
 - oracle: the best *test* headline metric, as DisEnt reports (PROTOCOL.md);
@@ -21,7 +22,8 @@ import pandas as pd
 from biasbench import atomic
 from biasbench.ratios import ratio_from_config
 
-SELECTIONS = {"valid": "best_valid", "final": "final", "oracle": "best_test_oracle"}
+# The rules a leaderboard is written under; any rule of biasbench/results/selection.py can be read.
+SELECTIONS = ("valid", "final", "oracle")
 METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy", "min_aligned_conflicting")
 # min(aligned, conflicting) accuracy: REST's train.py reports min over its two groups (PROTOCOL.md); derived
 # from each evaluation's aligned and conflicting accuracies when the table is read.
@@ -72,11 +74,13 @@ def read_variant(record: dict) -> str:
 
 def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFrame, list[str]]:
     """One row per run: keys, seed, test/valid metrics at the selected evaluation."""
+    from biasbench.results import selection as rules
+
+    rule = rules.get(selection)
     rows, warnings = [], []
-    key = SELECTIONS[selection]
     for r in records:
         try:
-            chosen = r[key]
+            chosen = rule.choose(r)
             row = {k: r[k] for k in KEYS}
             row["variant"] = read_variant(r)
             row["_as_recorded"] = row["variant"] == str(r.get("variant") or "")

@@ -1,0 +1,67 @@
+"""`biasbench budget`: accuracy against training budget, from runs at each budget or read from longer ones."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from biasbench.cli import main
+from biasbench.results import budget
+
+
+def record(method: str, seed: int, steps: int, valid: list[float], test: list[float]) -> dict:
+    """A run with one evaluation per 10 steps; `valid`/`test` are unbiased accuracies in [0, 1]."""
+    history = [{"step": 10 * (i + 1), "valid": {"unbiased": v}, "test": {"unbiased": t}}
+               for i, (v, t) in enumerate(zip(valid, test))]
+    assert history[-1]["step"] == steps
+    variant = "" if steps == 20 else f"steps={steps}"
+    return {"run_id": f"{method}-{seed}-{steps}", "method": method, "dataset": "cmnist", "ratio": "1pct",
+            "profile": "cpu", "seed": seed, "variant": variant, "history": history,
+            "config": {"steps": steps, "density": None, "protocol": {"selection_metric": "unbiased",
+                                                                       "headline": "unbiased"}}}
+
+
+RECORDS = [
+    # ERM: one 40-step run per seed; the 20-step cells are read from them at valid@20
+    record("erm", 41, 40, [0.5, 0.6, 0.55, 0.7], [0.40, 0.50, 0.45, 0.60]),
+    record("erm", 42, 40, [0.5, 0.4, 0.80, 0.6], [0.30, 0.20, 0.70, 0.50]),
+    # RigL depends on its length: only its own runs count, and a 40-step run says nothing about 20
+    record("rigl", 41, 20, [0.9, 0.8], [0.35, 0.30]),
+    record("rigl", 41, 40, [0.1, 0.2, 0.3, 0.4], [0.65, 0.70, 0.75, 0.80]),
+]
+
+
+def test_cells_come_from_runs_at_the_budget_or_from_longer_runs_of_a_length_free_method():
+    t = budget.table(RECORDS, "cmnist", "1pct", ["erm", "rigl"], [20, 40])
+    cells = {(r["method"], r["budget"]): r for r in t.to_dict("records")}
+    assert cells[("erm", 20)]["test_unbiased_mean"] == pytest.approx(40.0)  # seeds: 50 (step 20) and 30 (step 10)
+    assert cells[("erm", 20)]["source"] == "read from 40-step runs" and cells[("erm", 20)]["n_seeds"] == 2
+    assert cells[("erm", 40)]["test_unbiased_mean"] == pytest.approx(65.0) and cells[("erm", 40)]["source"] == "runs"
+    assert cells[("rigl", 20)]["test_unbiased_mean"] == pytest.approx(35.0) and cells[("rigl", 20)]["n_seeds"] == 1
+    assert cells[("rigl", 40)]["test_unbiased_mean"] == pytest.approx(80.0)
+    assert budget.rankings(t) == {20: ["erm", "rigl"], 40: ["rigl", "erm"]}
+
+
+def test_the_command_writes_table_markdown_and_plot(tmp_path, capsys):
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    for r in RECORDS:
+        (results / "runs" / f"{r['run_id']}.json").write_text(json.dumps({"format": "biasbench-run/1", **r}))
+    out = tmp_path / "lb"
+    assert main(["budget", "--results", str(results), "--methods", "erm", "RigL", "--budgets", "20", "40",
+                 "--out", str(out), "--name", "b"]) == 0
+    printed = capsys.readouterr().out
+    assert "| erm | 40.0 ± 14.1 (n=2)* | 65.0 ± 7.1 (n=2) |" in printed
+    assert "- 40 steps: rigl > erm" in printed
+    assert (out / "b.png").stat().st_size > 1000 and "b.png" in (out / "b.md").read_text()
+    assert (out / "b.csv").read_text().splitlines()[0].startswith("dataset,ratio,method,budget")
+    drawn = budget.plot(budget.table(RECORDS, "cmnist", "1pct", ["erm"], [20, 40]), tmp_path / "x.png")
+    assert drawn == {"erm": [(20, pytest.approx(40.0)), (40, pytest.approx(65.0))]}
+
+
+def test_no_runs_is_one_line(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    assert main(["budget", "--results", str(tmp_path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no runs of" in err
