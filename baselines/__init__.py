@@ -27,6 +27,11 @@ def names() -> list[str]:
     return sorted(_MODULES)
 
 
+def ordered() -> list[str]:
+    """The registered methods in registry order (the order figures draw them)."""
+    return list(_MODULES)
+
+
 def canonical(name: str) -> str:
     """The registered spelling of a method name (`REST`, `Reweighted-ERM` -> `rest`, `reweighted_erm`):
     the one that reaches configs, run ids and leaderboards."""

@@ -43,6 +43,9 @@ def paired_features(z_i: torch.Tensor, z_b: torch.Tensor, perm: torch.Tensor | N
 
 
 class DisEnt(Method):
+    display_name = "DisEnt"
+    colour = "tab:brown"
+
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)
         p = cfg.method_params()

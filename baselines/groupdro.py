@@ -22,6 +22,8 @@ from biasbench.runconfig import RunConfig
 
 class GroupDRO(Method):
     length_free = True  # no schedule: see Method.length_free
+    display_name = "GroupDRO"
+    colour = "tab:pink"
     uses_bias_labels = True  # the groups are (label, bias label)
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):

@@ -24,6 +24,11 @@ from biasbench.runconfig import RunConfig
 
 
 class JTT(ERM):
+    length_free = False  # T is a share of the budget
+    display_name = "JTT"
+    colour = "tab:cyan"
+    reference_line = False
+
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)
         params = cfg.method_params()

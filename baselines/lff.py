@@ -24,6 +24,8 @@ from biasbench.runconfig import RunConfig
 
 class LfF(Method):
     length_free = True  # no schedule: see Method.length_free
+    display_name = "LfF"
+    colour = "tab:orange"
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)

@@ -74,6 +74,8 @@ def top_share(logits: list[torch.Tensor], density: float, allocation: str = "erk
 
 
 class MRM(Method):
+    display_name = "MRM"
+    colour = "tab:purple"
     uses_density = True  # --density fixes the subnetwork's density; without it the probe decides (pi > 0)
     default_density = False
 

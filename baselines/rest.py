@@ -10,7 +10,9 @@ from biasbench.baselines.sparse_training import SparseTraining
 
 
 class REST(SparseTraining, ReweightedERM):
-    pass
+    display_name = "REST"
+    colour = "tab:red"
+    reference_line = False
 
 
 METHOD = REST

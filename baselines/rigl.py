@@ -5,7 +5,9 @@ from biasbench.baselines.sparse_training import SparseTraining
 
 
 class RigL(SparseTraining, ERM):
-    pass
+    display_name = "RigL"
+    colour = "tab:blue"
+    reference_line = False
 
 
 METHOD = RigL

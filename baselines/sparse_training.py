@@ -27,6 +27,7 @@ def settings_for(cfg: RunConfig) -> SparseSettings:
 
 class SparseTraining(Method):
     uses_density = True
+    length_free = False  # the drop fraction decays over the run's length
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)

@@ -441,8 +441,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         measured = measured.drop_duplicates(["dataset", "ratio", "method", "profile", "variant", "selection"])
     datasets = _dataset_names()
     rows = reproduction.build(measured, set(_method_names()), set(datasets))
-    text = reproduction.markdown(rows, sources, [d for d in ("cmnist", "cifar10c", "bffhq") if d in datasets],
-                                 set(_method_names()))
+    from biasbench.generators import ordered
+
+    text = reproduction.markdown(rows, sources, ordered(), set(_method_names()))
     out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -853,8 +854,10 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="compare measured results with the published tables (REPRODUCTION.md)",
         description=(
-            "For every cell of REST Tables 2 and 3 and the DisEnt/LfF numbers in PROTOCOL.md (marked unverified), "
-            "write the published value, the measured mean ± std and profile where run, and a verdict: holds "
+            "For every published cell (REST Tables 2 and 3; DisEnt's Table 1 and GroupDRO as LC's Table 1 copies "
+            "them; JTT and BFFHQ from DeNetDM), each on its paper's metric and selection rule (a cell selected on "
+            "test shows the valid-selected number beside it), write the published value, the measured mean ± std "
+            "and profile where run, and a verdict: holds "
             "(published value inside mean ± 2 std, or within 2 points), does not hold, or not run (with what a run "
             "needs). Measurements come from the run records in RESULTS and/or committed leaderboard CSVs. The report "
             "says where a profile is a reduced budget and lists where the REST paper's text and released code differ."

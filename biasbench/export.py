@@ -42,26 +42,10 @@ from biasbench.errors import UserError
 from biasbench.hub.folder import Config, DatasetFolder
 from biasbench.hub.parquet import read_split
 from biasbench.hub.png import decode
-from biasbench.protocol import CIFAR10C
 from biasbench.ratios import ratio_from_config
 
 FORMATS = ("disent", "lff")
 MARKER = ".biasbench-export.json"
-
-
-@dataclass(frozen=True)
-class DisEntLayout:
-    valid_per_ratio: bool  # {pct}/valid (cmnist, cifar10c) or a shared top-level valid/ (bffhq)
-    valid_by_class: bool  # valid/<c>/<file> or valid/<file>
-    test_by_class: bool  # test/<c>/<file> or test/<file>
-
-
-DISENT_LAYOUTS = {
-    "cmnist": DisEntLayout(valid_per_ratio=True, valid_by_class=False, test_by_class=True),
-    "cifar10c": DisEntLayout(valid_per_ratio=True, valid_by_class=True, test_by_class=True),
-    "bffhq": DisEntLayout(valid_per_ratio=False, valid_by_class=False, test_by_class=False),
-}
-LFF_ATTR_NAMES = {"cmnist": ["digit", "color"], "cifar10c": ["object", "corruption"], "bffhq": ["age", "gender"]}
 
 
 @dataclass
@@ -147,7 +131,7 @@ def _write_files(directory: Path, rows: _Split, mask: np.ndarray, by_class: bool
 
 
 def export_disent(folder: DatasetFolder, configs: list[Config], out: Path, report: ExportReport) -> None:
-    layout = DISENT_LAYOUTS.get(folder.dataset, DISENT_LAYOUTS["cifar10c"])
+    layout = _generator(folder.dataset).export_layout
     base = out / folder.dataset
     base.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale_temps(base)
@@ -180,15 +164,14 @@ def export_disent(folder: DatasetFolder, configs: list[Config], out: Path, repor
 
 
 def lff_tag(dataset: str, config: Config) -> str:
-    """LfF's folder name for a config (its `dataset_tag`); severities on LfF's scale."""
-    ratio = ratio_from_config(config.name)
-    params = config.unit["params"]
-    if dataset == "cmnist":
-        return f"ColoredMNIST-Skewed{ratio}-Severity{params['severity']}"
-    if dataset == "cifar10c":
-        kind = 0 if tuple(params["corruptions"]) == CIFAR10C.type0 else 1
-        return f"CorruptedCIFAR10-Type{kind}-Skewed{ratio}-Severity{params['severity'] - 1}"  # LfF calls s + 1
-    return f"{dataset.upper()}-Skewed{ratio}"
+    """LfF's folder name for a config (its `dataset_tag`), as the dataset's registry entry writes it."""
+    return _generator(dataset).lff_tag(config.unit["params"], ratio_from_config(config.name))
+
+
+def _generator(dataset: str):
+    from biasbench.generators import get
+
+    return get(dataset)
 
 
 def _npy_split(directory: Path, rows: _Split) -> int:
@@ -206,7 +189,7 @@ def _npy_split(directory: Path, rows: _Split) -> int:
 
 def export_lff(folder: DatasetFolder, configs: list[Config], out: Path, report: ExportReport) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    names = LFF_ATTR_NAMES.get(folder.dataset, ["target", "bias"])
+    names = list(_generator(folder.dataset).export_layout.lff_attr_names)
     for config in configs:
         def write(tmp: Path, config: Config = config) -> int:
             with open(tmp / "attr_names.pkl", "wb") as f:

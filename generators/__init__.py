@@ -21,6 +21,11 @@ def names() -> list[str]:
     return sorted(_MODULES)
 
 
+def ordered() -> list[str]:
+    """The registered datasets in registry order (the order tables and reports list them)."""
+    return list(_MODULES)
+
+
 def get(name: str):
     """The generator object registered as `name` (see generators.base.Generator)."""
     module = _MODULES.get(name.lower())

@@ -46,11 +46,31 @@ def source_provenance(files, **extra) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class ExportLayout:
+    """How `biasbench export` writes this dataset in the references' file layouts (biasbench/export.py).
+
+    DisEnt's release: `{pct}/align|conflict/<c>/<file>`, then a valid split per
+    ratio (`{pct}/valid`) or one shared `valid/`, each by class or flat, and a
+    shared `test/`. LfF's: `<tag>/{train,valid}/images.npy` + `attrs.npy`,
+    with `attr_names` (target, bias) and the folder tag from `lff_tag`.
+    """
+
+    valid_per_ratio: bool
+    valid_by_class: bool
+    test_by_class: bool
+    lff_attr_names: tuple[str, str]
+
+
 class Generator(Protocol):
     name: str
-    summary: str
     schema: Schema
     card_meta: CardMeta
+    export_layout: ExportLayout
+    fits_cpu: bool  # a `cpu`-profile grid of it fits the 2-core machine (the report's "needs" text)
+
+    def lff_tag(self, params: dict, ratio: Decimal) -> str:
+        """LfF's `dataset_tag` folder name for a config of this dataset (its unit params and ratio)."""
 
     def load_sources(self, source_dir: Path | None, allow_unverified: bool) -> Any:
         """Read and verify the source release (download it when no dir is given)."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from biasbench.errors import UserError
 from biasbench.generators.assign import rank_within_class
-from biasbench.generators.base import Built, source_provenance, unit_params
+from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
 from biasbench.hub.card import CardMeta, counts_table
 from biasbench.hub.folder import Config
 from biasbench.hub.parquet import SplitRows
@@ -116,7 +116,13 @@ class FFHQPlan:
 
 class BiasedFFHQ:
     name = "bffhq"
-    summary = "BFFHQ (age target, gender bias; from the BFFHQ release or FFHQ + labels)"
+    # DisEnt's release: one shared valid/ and test/, flat; LfF has no BFFHQ: BFFHQ-Skewed<r>, attrs (age, gender)
+    export_layout = ExportLayout(valid_per_ratio=False, valid_by_class=False, test_by_class=False,
+                                 lff_attr_names=("age", "gender"))
+    fits_cpu = False
+
+    def lff_tag(self, params: dict, ratio: Decimal) -> str:
+        return f"BFFHQ-Skewed{ratio}"
     card_meta = CardMeta(
         pretty_name="BFFHQ (biasbench)",
         license="cc-by-nc-sa-4.0",

@@ -17,7 +17,7 @@ import numpy as np
 
 from biasbench import rng
 from biasbench.generators.assign import Assignment
-from biasbench.generators.base import Built, source_provenance, unit_params
+from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
 from biasbench.hub.card import CardMeta, counts_table
 from biasbench.hub.folder import Config
@@ -118,7 +118,14 @@ def _corrupt_chunk(task) -> tuple[list[bytes], list[bytes], float, float]:
 
 class CorruptedCIFAR10:
     name = "cifar10c"
-    summary = "Corrupted CIFAR-10 (LfF Type0 corruptions, severity 5)"
+    # DisEnt's release: {pct}/valid/<c>/, test/<c>/; LfF: CorruptedCIFAR10-Type<k>-Skewed<r>-Severity<s - 1>
+    export_layout = ExportLayout(valid_per_ratio=True, valid_by_class=True, test_by_class=True,
+                                 lff_attr_names=("object", "corruption"))
+    fits_cpu = False
+
+    def lff_tag(self, params: dict, ratio: Decimal) -> str:
+        kind = 0 if tuple(params["corruptions"]) == CIFAR10C.type0 else 1
+        return f"CorruptedCIFAR10-Type{kind}-Skewed{ratio}-Severity{params['severity'] - 1}"  # LfF calls s + 1
     card_meta = CardMeta(
         pretty_name="Corrupted CIFAR-10 (biasbench)",
         license="other",

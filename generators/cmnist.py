@@ -29,7 +29,7 @@ from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CMNIST, CMNISTProtocol
 from biasbench.sources.mnist import MNIST, resolve_mnist
 from biasbench.generators.assign import Assignment
-from biasbench.generators.base import Built, source_provenance, unit_params
+from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
 
 GENERATOR_VERSION = 1  # bump when the construction changes; part of every unit's identity
@@ -65,7 +65,13 @@ def _render_chunk(task: tuple[np.ndarray, np.ndarray]) -> tuple[list[bytes], lis
 
 class ColoredMNIST:
     name = "cmnist"
-    summary = "Colored MNIST (LfF colours, foreground colouring, severity 4)"
+    # DisEnt's release: {pct}/valid flat, test/<c>/; LfF: ColoredMNIST-Skewed<r>-Severity<s>, attrs (digit, color)
+    export_layout = ExportLayout(valid_per_ratio=True, valid_by_class=False, test_by_class=True,
+                                 lff_attr_names=("digit", "color"))
+    fits_cpu = True
+
+    def lff_tag(self, params: dict, ratio: Decimal) -> str:
+        return f"ColoredMNIST-Skewed{ratio}-Severity{params['severity']}"
     schema = Schema(label_names=CMNIST.label_names, bias_names=CMNIST.colour_names)
     card_meta = CardMeta(
         pretty_name="Colored MNIST (biasbench)",

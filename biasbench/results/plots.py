@@ -19,8 +19,22 @@ from biasbench.errors import UserError
 from biasbench.ratios import ratio_from_config
 from biasbench.results.leaderboard import is_density_variant
 
-SPARSE_STYLE = {"rigl": ("tab:blue", "RigL"), "rest": ("tab:red", "REST"), "mrm": ("tab:purple", "MRM")}
-DENSE_STYLE = {"erm": ("tab:green", "ERM (dense)"), "reweighted_erm": ("tab:olive", "reweighted ERM (dense)")}
+def _styles() -> tuple[dict, dict]:
+    """(sparse methods, dense reference lines): method -> (colour, label), from the method registry."""
+    from biasbench.baselines import get, ordered
+
+    sparse, dense = {}, {}
+    for i, name in enumerate(ordered()):
+        cls = get(name)
+        colour, label = cls.colour or f"C{i % 10}", cls.display_name or name
+        if cls.uses_density:
+            sparse[name] = (colour, label)
+        elif cls.reference_line:
+            dense[name] = (colour, f"{label} (dense)")
+    return sparse, dense
+
+
+SPARSE_STYLE, DENSE_STYLE = _styles()
 PANELS = (("unbiased", "unbiased test accuracy (%)"), ("conflicting", "bias-conflicting test accuracy (%)"))
 
 
@@ -90,13 +104,17 @@ def plot_density(table: pd.DataFrame, title: str, out: Path) -> Path:
 
 # ---- leaderboard figures: accuracy against the ratio, and against training cost ------------------
 
-SPARSE_METHODS = ("rigl", "rest", "mrm")
+SPARSE_METHODS = tuple(SPARSE_STYLE)
 
 
 def _style(method: str, i: int) -> str:
-    colours = {"erm": "tab:green", "reweighted_erm": "tab:olive", "lff": "tab:orange", "disent": "tab:brown",
-               "rigl": "tab:blue", "rest": "tab:red", "mrm": "tab:purple", "groupdro": "tab:pink", "jtt": "tab:cyan"}
-    return colours.get(method, f"C{i % 10}")
+    from biasbench.baselines import get
+    from biasbench.errors import UserError
+
+    try:
+        return get(method).colour or f"C{i % 10}"
+    except UserError:
+        return f"C{i % 10}"
 
 
 def default_rows(table: pd.DataFrame, dataset: str, profile: str) -> pd.DataFrame:

@@ -85,13 +85,24 @@ def _matches(table: list[dict], cell: Published, method: str) -> list[dict]:
     return sorted(same or hit, key=lambda r: (r["profile"], r["selection"], r["variant"] == ""))
 
 
+def _fits_cpu(dataset: str) -> bool:
+    """The dataset's registry entry says whether its `cpu` grid fits a CPU (unknown datasets: no)."""
+    from biasbench.errors import UserError
+    from biasbench.generators import get
+
+    try:
+        return bool(get(dataset).fits_cpu)
+    except UserError:
+        return False
+
+
 def needs(cell: Published, method: str, methods: set[str], datasets: set[str]) -> str:
     """What a not-run cell needs, in a few words (the commands are listed once at the end)."""
     if method not in methods:
         return f"`{method}` implemented"
     if cell.dataset not in datasets:
         return f"a `{cell.dataset}` generator"
-    if cell.dataset == "cmnist":
+    if _fits_cpu(cell.dataset):
         return "a run (`cpu` fits a CPU, `paper` wants a GPU)"
     return "a GPU for `paper` (`cpu` is a reduced stand-in)"
 
@@ -107,9 +118,10 @@ def commands(rows: list[Row], methods: set[str]) -> list[str]:
             ratios.add(r.cell.ratio)
     for dataset, (names, ratios) in missing.items():
         ratio_arg = "all" if len(ratios) == 4 else " ".join(sorted(ratios, key=lambda n: float(n[:-3])))
-        gpu = " --gpus-per-run 1 --launcher ray  # or slurm" if dataset != "cmnist" else ""
+        cpu = _fits_cpu(dataset)
+        gpu = "" if cpu else " --gpus-per-run 1 --launcher ray  # or slurm"
         out.append(f"biasbench sweep --methods {' '.join(sorted(names))} --datasets {dataset} --ratios {ratio_arg} "
-                   f"--seeds 3 --profile {'cpu' if dataset == 'cmnist' else 'paper'}{gpu}")
+                   f"--seeds 3 --profile {'cpu' if cpu else 'paper'}{gpu}")
     return out
 
 
