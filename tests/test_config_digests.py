@@ -1,0 +1,43 @@
+"""Run ids stay put: every (profile, dataset, method, ratio)'s resolved config, hashed, against a golden file.
+
+A run id is the hash of the resolved config and the data fingerprint, so a refactor that moves where a number
+lives must leave these digests as they are. A change that is meant to move a config changes the golden file
+in the same commit (regenerate: `python -c "import sys, json; sys.path.insert(0, 'tests');
+from test_config_digests import current, GOLDEN; GOLDEN.write_text(json.dumps(current(), indent=1,
+sort_keys=True))"`), and says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from biasbench.baselines import get as get_method, names as method_names
+from biasbench.protocol import PROFILES
+from biasbench.ratios import STANDARD_RATIOS
+from biasbench.runconfig import resolve
+
+GOLDEN = Path(__file__).resolve().parent / "data" / "config_digests.json"
+
+
+def current() -> dict[str, str]:
+    out = {}
+    for profile, datasets in sorted(PROFILES.items()):
+        for dataset in sorted(datasets):
+            for method in method_names():
+                cls = get_method(method)
+                for ratio in STANDARD_RATIOS:
+                    cfg = resolve(method, dataset, ratio, 41, profile, 20_000, cls.uses_beta, cls.uses_density,
+                                  default_density=cls.default_density)
+                    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+                    out[f"{profile}/{dataset}/{method}/{cfg.ratio}"] = digest
+    return out
+
+
+def test_resolved_configs_match_the_golden_digests():
+    golden = json.loads(GOLDEN.read_text())
+    now = current()
+    moved = sorted(k for k in golden if now.get(k) != golden[k])
+    assert not moved, f"{len(moved)} configs changed, e.g. {moved[:5]}"
+    assert set(now) == set(golden), sorted(set(now) ^ set(golden))[:5]
