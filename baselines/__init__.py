@@ -43,3 +43,15 @@ def canonical(name: str) -> str:
 
 def get(name: str):
     return importlib.import_module(f"{__name__}.{_MODULES[canonical(name)]}").METHOD
+
+
+def configure(method: str, dataset: str, ratio, seed: int, profile: str, n_train: int, **options):
+    """A method's run config: the method's registry entry supplies what it needs (beta, density, its own
+    numbers) to `runconfig.resolve`; `options` are resolve's overrides (steps, beta, density, ...)."""
+    from biasbench.runconfig import get_protocol, resolve
+
+    name = canonical(method)
+    cls = get(name)
+    params = cls.own_params(profile, dataset, get_protocol(profile, dataset))
+    return resolve(name, dataset, ratio, seed, profile, n_train, cls.uses_beta, cls.uses_density,
+                   default_density=cls.default_density, params=params, **options)

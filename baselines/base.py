@@ -51,6 +51,13 @@ class Method:
     display_name = ""  # how tables and figures name it (default: the registry name)
     colour = ""  # its colour in figures (a matplotlib colour; default: the cycle)
     reference_line = False  # drawn as a dense reference line in density plots (ERM, reweighted ERM)
+    Params = None  # the dataclass of the method's own numbers (beside the method), or None
+
+    @classmethod
+    def own_params(cls, profile: str, dataset: str, protocol) -> object | None:
+        """The method's own numbers under a profile and dataset (a `Params` instance): recorded in its
+        configs (`method_params`), so they are part of its run ids. Default: `Params()` as written."""
+        return cls.Params() if cls.Params is not None else None
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         self.model, self.cfg, self.train = model, cfg, train

@@ -6,11 +6,13 @@ does: the mean loss of each group present in the batch (0 for absent ones),
 plus the generalisation adjustment C / sqrt(n_g) when C > 0; the group
 weights q <- q * exp(step_size * that loss), renormalised; the loss is
 sum_g q_g * loss_g. q starts uniform and is part of the checkpoint.
-Numbers (`GroupDROParams` in biasbench/protocol.py): the reference's
+Numbers (`GroupDROParams` below): the reference's
 defaults, step size 0.01 and C = 0.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +22,24 @@ from biasbench.baselines.base import Batch, Method, TrainInfo
 from biasbench.runconfig import RunConfig
 
 
+@dataclass(frozen=True)
+class GroupDROParams:
+    """Group DRO's own numbers (kohpangwei/group_DRO: run_expt.py defaults, loss.py).
+
+    step size 0.01 (`--robust_step_size`), generalisation adjustment C = 0
+    (`--generalization_adjustment` "0.0"); groups = label x bias label. Its
+    paper's strong L2 and early stopping are not taken: weight decay and
+    model selection are the profile's, for every method alike.
+    """
+
+    step_size: float = 0.01
+    adjustment: float = 0.0
+
+
 class GroupDRO(Method):
     length_free = True  # no schedule: see Method.length_free
     display_name = "GroupDRO"
+    Params = GroupDROParams
     colour = "tab:pink"
     uses_bias_labels = True  # the groups are (label, bias label)
 

@@ -13,6 +13,8 @@ networks is the same as LfF's two (Adam is per-parameter, same settings).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,9 +24,24 @@ from biasbench.baselines.difficulty import SampleLossEMA, fresh_copy, gce_loss, 
 from biasbench.runconfig import RunConfig
 
 
+@dataclass(frozen=True)
+class LfFParams:
+    """Learning from Failure's own numbers (alinlab/LfF:train.py, module/loss.py, util.py).
+
+    q 0.7 (GeneralizedCELoss, as train.py builds it) and per-sample loss EMA
+    alpha 0.7 (train.py). What LfF also sets but the common protocol decides
+    for every method alike: Adam lr 1e-3, wd 0, no schedule, an MLP on CMNIST,
+    100 epochs (here: the profile's optimizer, lr, model and budget).
+    """
+
+    q: float = 0.7
+    ema_alpha: float = 0.7
+
+
 class LfF(Method):
     length_free = True  # no schedule: see Method.length_free
     display_name = "LfF"
+    Params = LfFParams
     colour = "tab:orange"
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):

@@ -8,6 +8,8 @@ config (density from `--density` or the protocol, schedule from the profile).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -25,9 +27,25 @@ def settings_for(cfg: RunConfig) -> SparseSettings:
     )
 
 
+@dataclass(frozen=True)
+class SparseParams:
+    """The sparse methods' (RigL, REST) own numbers beyond the profile's schedule.
+
+    moments "dense": gradients stay dense and optimizer state is never reset,
+    as REST's sparselearning/core.py (`Masking.step`); "masked" is the
+    earlier rule (inactive gradients zeroed, state of dropped and grown
+    weights reset), whose grown weights get 3-6x the learning rate from
+    Adam's bias correction (biasbench/training/sparse.py; A/B in
+    biasbench/DECISIONS.md).
+    """
+
+    moments: str = "dense"
+
+
 class SparseTraining(Method):
     uses_density = True
     length_free = False  # the drop fraction decays over the run's length
+    Params = SparseParams
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)

@@ -68,18 +68,15 @@ class ClockReporter:
 
 def ours(data, steps: int, warmup: int, device: torch.device, tmp: Path, method: str = "erm",
          profile: str = "cpu") -> float:
-    from biasbench.baselines import get
-    from biasbench.runconfig import resolve
+    from biasbench.baselines import configure, get
     from biasbench.training.trainer import train
 
     cls = get(method)
-    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, profile, len(data.train), cls.uses_beta,
-                  getattr(cls, "uses_density", False), steps=steps)
+    cfg = configure(method, "cmnist", Decimal("0.01"), 41, profile, len(data.train), steps=steps)
     if method == "disent":  # time the swapping phase (the costlier one): swap from the first step
         import dataclasses
 
-        methods = {**cfg.protocol.methods, "disent": dataclasses.replace(cfg.protocol.methods["disent"], curr_step=0)}
-        cfg = dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, methods=methods))
+        cfg = dataclasses.replace(cfg, params=dataclasses.replace(cfg.params, curr_step=0))
     reporter = ClockReporter()
     ckpt = tmp / "bench.pt"
     ckpt.unlink(missing_ok=True)

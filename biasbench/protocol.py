@@ -100,169 +100,10 @@ CMNIST = CMNISTProtocol()
 CIFAR_NORM = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))  # DisEnt data/util.py
 
 
-# ---------------------------------------------------------------------------
-# Method hyperparameters: each method's own numbers, per profile (TrainProtocol.methods).
-# ---------------------------------------------------------------------------
+# Each method's own numbers (LfF's q, DisEnt's lambdas, ...) live beside the method, in its module under
+# baselines/ (`Params`, `own_params`); the profiles here are what every method shares.
 
 DISENT_REFERENCE_STEPS = 50_000  # DisEnt train.py --num_steps default (500 x 100); its scripts keep it
-
-
-@dataclass(frozen=True)
-class LfFParams:
-    """Learning from Failure's own numbers (alinlab/LfF:train.py, module/loss.py, util.py).
-
-    q 0.7 (GeneralizedCELoss, as train.py builds it) and per-sample loss EMA
-    alpha 0.7 (train.py). What LfF also sets but the common protocol decides
-    for every method alike: Adam lr 1e-3, wd 0, no schedule, an MLP on CMNIST,
-    100 epochs (here: the profile's optimizer, lr, model and budget).
-    """
-
-    q: float = 0.7
-    ema_alpha: float = 0.7
-
-
-@dataclass(frozen=True)
-class DisEntParams:
-    """DisEnt's own numbers (kakaoenterprise/Learning-Debiased-Disentangled:train.py, scripts/*_ours.sh).
-
-    q 0.7, EMA alpha 0.7; the feature swap starts after `curr_step` (swapping
-    at 0-based steps > curr_step, as learner.py); StepLR(lr_decay_step,
-    lr_gamma) stepped only from curr_step on, so the first halving comes at
-    curr_step + lr_decay_step. Per script: lambda_dis_align = lambda_swap_align
-    = 10 (CMNIST), 1/5/5/1 (CIFAR-10-C at 0.5/1/2/5 %), 2 (BFFHQ); lambda_swap 1
-    (0.1 BFFHQ); lr_gamma 0.5, except BFFHQ whose script passes no --lr_gamma,
-    so it runs with train.py's default 0.1 (PROTOCOL.md says 0.5 for all:
-    the script says otherwise). Not taken: DisEnt's lr (0.01 CMNIST, 0.001 or
-    0.0005 at 0.5 % CIFAR-10-C, 1e-4 BFFHQ), batch 64 on BFFHQ, wd 0 and its
-    models: the profile decides those for every method alike. Its CMNIST MLP
-    (module/mlp.py MLP_DISENTANGLE) is 3 x 28 x 28 -> 100 -> 100 -> 16, so its
-    branches have 16-d features and classifiers over 32 (PROTOCOL.md's
-    "100-d" is LfF's MLP); here each branch has the protocol model's feature
-    size (Simple CNN: 256, classifiers over 512).
-    """
-
-    q: float = 0.7
-    ema_alpha: float = 0.7
-    curr_step: int = 10_000
-    lr_decay_step: int = 10_000
-    lr_gamma: float = 0.5
-    lambda_dis_align: dict = field(default_factory=dict)  # config name -> lambda
-    lambda_swap_align: dict = field(default_factory=dict)  # config name -> lambda
-    lambda_swap: float = 1.0
-    # Its own lr where its scripts set one apart from the profile's (config name -> lr); empty: the profile's.
-    lr: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MRMParams:
-    """Modular Risk Minimization's own numbers (Zhang et al., ICML 2021; REST paper §3).
-
-    MRM's released code could not be read here (not in the stored index), so
-    the probe's numbers are those of the probing method MRM builds on,
-    Csordas et al.'s differentiable weight masks (RobertCsordas/modules, read
-    2026-11-25): hard Gumbel-sigmoid masks with straight-through gradients,
-    temperature 1 (framework/layers/gumbel_sigmoid.py); logits initialised to
-    2.0 (main.py `-mask_init`; sigmoid(2) = 0.88 kept); the penalty alpha x sum
-    of the logits with alpha 1e-4 (main.py `-mask_loss_weight` default, also
-    its tuple/add_mul profiles); a fresh Adam over the logits only, no weight
-    decay, lr 1e-2 (`-mask_lr` default) - 1e-3 on CIFAR-10 (its
-    cifar10_class_removal profile), which we use for CIFAR-10-C and BFFHQ.
-    Budget: stage 3, the subnetwork the method reports, trains the common
-    budget (`cfg.steps`), as every other method's final model does; stages 1
-    (ERM) and 2 (probe) come on top, each as long as stage 3
-    (`stage_lengths`, multiples of the common budget): REST §3 retrains the
-    subnetwork for N1 steps, as long as stage 1, and Csordas's profiles
-    probe for as long as they pretrain (step_per_mask = stop_after). So an
-    MRM run trains 3x the common budget (2 of them dense) and its recorded training FLOPs
-    (ratio against dense ERM at the common budget) say so. Splitting one
-    budget in thirds instead left the subnetwork 200 of `cpu`'s 600 steps,
-    which measured MRM's budget, not MRM (biasbench/DECISIONS.md).
-    Probe mode: the frozen model runs in eval mode (BN running statistics of
-    stage 1), as Csordas's masking keeps the trained network in eval mode
-    while its masks are learned; in train mode the batch statistics would
-    move with the masks.
-    Final mask (`density_rule`): "probe" (default) keeps the weights whose
-    logit is positive after the probe, REST §3's pi > 0: the probe decides
-    both the density and which weights, per layer as the logits fall. With
-    --density D the run instead keeps the D share of prunable weights with
-    the largest logits (REST §3 repeats stages 2-3 "until the desired level
-    of sparsity is achieved"; a fixed budget cannot repeat, so the threshold
-    moves), allocated over layers by `allocation`.
-    Allocation over layers for --density (`allocation`): "erk" (default)
-    keeps in each layer the count ERK gives it, the same counts RigL and
-    REST start from, and the probe decides which weights. The first version
-    took the top logits over all layers together ("global", kept as an
-    option); at density 0.005 that left 11 of 524,288 weights in the Simple
-    CNN's third conv, a disconnected network at chance.
-    """
-
-    stage_lengths: tuple[float, float] = (1.0, 1.0)  # stages 1 and 2, in common budgets; stage 3 = 1 budget
-    alpha: float = 1e-4
-    temperature: float = 1.0
-    mask_init: float = 2.0
-    mask_lr: float = 1e-2
-    allocation: str = "erk"  # per-layer counts under --density: "erk" or "global" (see above)
-
-
-@dataclass(frozen=True)
-class SparseParams:
-    """The sparse methods' (RigL, REST) own numbers beyond the profile's schedule.
-
-    moments "dense": gradients stay dense and optimizer state is never reset,
-    as REST's sparselearning/core.py (`Masking.step`); "masked" is the
-    earlier rule (inactive gradients zeroed, state of dropped and grown
-    weights reset), whose grown weights get 3-6x the learning rate from
-    Adam's bias correction (biasbench/training/sparse.py; A/B in
-    biasbench/DECISIONS.md).
-    """
-
-    moments: str = "dense"
-
-
-@dataclass(frozen=True)
-class GroupDROParams:
-    """Group DRO's own numbers (kohpangwei/group_DRO: run_expt.py defaults, loss.py).
-
-    step size 0.01 (`--robust_step_size`), generalisation adjustment C = 0
-    (`--generalization_adjustment` "0.0"); groups = label x bias label. Its
-    paper's strong L2 and early stopping are not taken: weight decay and
-    model selection are the profile's, for every method alike.
-    """
-
-    step_size: float = 0.01
-    adjustment: float = 0.0
-
-
-@dataclass(frozen=True)
-class JTTParams:
-    """Just Train Twice's own numbers (anniesch/jtt README, process_training.py).
-
-    T and lambda_up are tuned per dataset in the reference (CUB: T = 60 of 300
-    epochs, lambda_up 100; CelebA: 1 of 50, 50; MultiNLI: 2 of 5, 6) and no
-    reference gives them for CMNIST, CIFAR-10-C or BFFHQ. Taken without
-    tuning: the first setting its README shows, CUB's, as shares of the
-    budget: T = 20 % of the common budget, lambda_up = 100. The final model
-    then trains the full budget after T (biasbench/baselines/jtt.py).
-    """
-
-    identify_fraction: float = 0.2
-    upweight: float = 100.0
-
-
-def _per_ratio(values: tuple[float, float, float, float]) -> dict:
-    return dict(zip(("0.5pct", "1pct", "2pct", "5pct"), values))
-
-
-def _disent(lambdas: tuple[float, float, float, float], **kw) -> DisEntParams:
-    return DisEntParams(lambda_dis_align=_per_ratio(lambdas), lambda_swap_align=_per_ratio(lambdas), **kw)
-
-
-def _scale_steps(p: "TrainProtocol", steps: int) -> "TrainProtocol":
-    """DisEnt's step counts (10,000 of its 50,000 steps) as the same share of a `steps`-step budget."""
-    ref, share = DisEntParams(), steps / DISENT_REFERENCE_STEPS
-    scaled = replace(p.methods["disent"], curr_step=round(ref.curr_step * share),
-                     lr_decay_step=max(1, round(ref.lr_decay_step * share)))
-    return replace(p, methods={**p.methods, "disent": scaled})
 
 
 @dataclass(frozen=True)
@@ -311,8 +152,6 @@ class TrainProtocol:
     # Inputs are scaled to [0, 1] and then divided by this: 255 reproduces LfF's and DisEnt's CMNIST MLP, which
     # divide ToTensor's [0, 1] output by 255 again (module/mlp.py in both); 1: no second scaling.
     input_divisor: float = 1.0
-    # Method name -> its own hyperparameters (LfFParams, DisEntParams); recorded per run only for that method.
-    methods: dict = field(default_factory=dict)
     # Sparse method -> its density chosen on validation under this profile (DENSITY_PRIOR's comment);
     # a method not here gets `density`, the prior. How a run's density was chosen is in its record.
     chosen_density: dict = field(default_factory=dict)
@@ -358,26 +197,16 @@ _PAPER_CMNIST = TrainProtocol(
     batch_size=256, steps=None, epochs=100, eval_every=500, eval_batch_size=1024,
     selection_metric="unbiased", headline="unbiased", reweight="loss", beta=_BETA,
     density=_PRIOR, update_frequency=1000, seeds=(41, 42, 43),
-    methods={"lff": LfFParams(), "disent": _disent((10.0, 10.0, 10.0, 10.0)), "mrm": MRMParams(),
-             "rigl": SparseParams(), "rest": SparseParams(), "groupdro": GroupDROParams(), "jtt": JTTParams()},
 )
 _PAPER_CIFAR = replace(
     _PAPER_CMNIST, model="resnet18", width=64, image_size=32, augment=("crop4", "flip"),
     normalize=CIFAR_NORM, lr=1e-3,
-    methods={"lff": LfFParams(), "disent": _disent((1.0, 5.0, 5.0, 1.0)), "mrm": MRMParams(mask_lr=1e-3),
-             "rigl": SparseParams(), "rest": SparseParams(), "groupdro": GroupDROParams(), "jtt": JTTParams()},
 )
 # BFFHQ: REST's code resizes to 128 (PROTOCOL.md); the headline is accuracy on
 # bias-conflicting test images (REST Table 2, DisEnt's test loader).
 _PAPER_BFFHQ = replace(
     _PAPER_CIFAR, image_size=128, augment=("flip",), beta=_BETA_BFFHQ,
     headline="conflicting",
-    # DisEnt's BFFHQ steps are batches of 64; here batches of 256 (x 4 the
-    # samples per step), so its 10,000 steps become 2,500 (same samples seen).
-    methods={"lff": LfFParams(), "disent": _disent((2.0, 2.0, 2.0, 2.0), lambda_swap=0.1, lr_gamma=0.1,
-                                                   curr_step=2_500, lr_decay_step=2_500),
-             "mrm": MRMParams(mask_lr=1e-3), "rigl": SparseParams(), "rest": SparseParams(),
-             "groupdro": GroupDROParams(), "jtt": JTTParams()},
 )
 
 # What REST's released scripts do: SGD momentum 0.9, wd 0, ReduceLROnPlateau
@@ -409,14 +238,7 @@ _CPU_CMNIST = replace(_PAPER_CMNIST, epochs=None, steps=600, eval_every=100, upd
 _CPU_CIFAR = replace(_PAPER_CIFAR, width=16, epochs=None, steps=800, eval_every=200, update_frequency=40)
 _CPU_BFFHQ = replace(_PAPER_BFFHQ, width=16, image_size=64, epochs=None, steps=400, eval_every=100,
                      update_frequency=20)
-# DisEnt's curr_step and lr decay step are set for its 50,000-step runs: the
-# cpu profiles keep their share of the budget (20 %: CMNIST 600 steps ->
-# 120, CIFAR-10-C 800 -> 160, BFFHQ 400 -> 80), so the swap still starts after
-# a fifth of training and the lr halves at 40/60/80 %, as in the reference.
-# (The paper profiles keep the reference's absolute numbers, as PROTOCOL.md
-# gives them: on CMNIST's 21,500 steps the swap starts at 46 % and the lr
-# halves once, at 93 %.)
-_CPU_CMNIST, _CPU_CIFAR, _CPU_BFFHQ = (_scale_steps(p, p.steps) for p in (_CPU_CMNIST, _CPU_CIFAR, _CPU_BFFHQ))
+# (DisEnt's step counts under `cpu`: a share of the budget, baselines/disent.py `own_params`.)
 # `cpu` CMNIST densities chosen on validation: the 1 % sweep in leaderboard/runs/cmnist-cpu (14 densities,
 # seed 41; 0.05 with seeds 41-43), best mean valid unbiased accuracy: RigL 0.4 (56.3; next 0.2 at 53.1),
 # REST 0.9 (89.5; next 0.4 at 89.2). `biasbench density --results leaderboard/runs/cmnist-cpu` re-derives
@@ -449,16 +271,10 @@ _DISENT_CMNIST = replace(
     _PAPER_CMNIST, model="mlp_disent", weight_decay=0.0, epochs=None, steps=DISENT_REFERENCE_STEPS,
     eval_every=500, input_divisor=255.0,
 )
-_DISENT_CIFAR = replace(
-    _PAPER_CIFAR, weight_decay=0.0, epochs=None, steps=DISENT_REFERENCE_STEPS, eval_every=500,
-    methods={**_PAPER_CIFAR.methods,
-             "disent": _disent((1.0, 5.0, 5.0, 1.0), lr=_per_ratio((0.0005, 0.001, 0.001, 0.001)))},
-)
+_DISENT_CIFAR = replace(_PAPER_CIFAR, weight_decay=0.0, epochs=None, steps=DISENT_REFERENCE_STEPS, eval_every=500)
 _DISENT_BFFHQ = replace(
     _PAPER_BFFHQ, image_size=224, augment=("crop4", "flip"), lr=1e-4, weight_decay=0.0, batch_size=64,
     epochs=None, steps=DISENT_REFERENCE_STEPS, eval_every=500, eval_batch_size=256,
-    methods={**_PAPER_BFFHQ.methods,
-             "disent": _disent((2.0, 2.0, 2.0, 2.0), lambda_swap=0.1, lr_gamma=0.1)},
 )
 
 PROFILES: dict[str, dict[str, TrainProtocol]] = {

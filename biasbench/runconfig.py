@@ -45,10 +45,14 @@ class RunConfig:
     # How `density` was chosen ("valid", "prior", "user", "rest-published"; None: dense). It does not change
     # the computation, so it is recorded beside the config (record["density_rule"]), not in the run id.
     density_rule: str | None = None
+    # The method's own numbers (its `Params` from baselines/<method>.py, `own_params`), None for a method
+    # without any; recorded as `method_params`.
+    params: object | None = None
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out.pop("density_rule")
+        out.pop("params")
         out["protocol"] = {
             k: v for k, v in out["protocol"].items()
             if k not in ("beta", "density", "chosen_density", "seeds", "steps", "epochs", "eval_every", "methods")
@@ -60,8 +64,8 @@ class RunConfig:
         return json.loads(json.dumps(out, sort_keys=True))  # tuples -> lists, stable order
 
     def method_params(self) -> dict:
-        """This method's own hyperparameters from the profile (protocol.methods), per-ratio tables resolved."""
-        params = self.protocol.methods.get(self.method)
+        """This method's own hyperparameters (`params`), per-ratio tables resolved for this run's ratio."""
+        params = self.params
         if params is None:
             return {}
         from biasbench.ratios import ratio_from_config
@@ -112,6 +116,7 @@ def resolve(
     amp: str | None = None,
     cudnn_benchmark: bool = False,
     channels_last: bool = True,
+    params: object | None = None,
 ) -> RunConfig:
     """`density`: a number, REST_PUBLISHED, or None for the default (`default_density` False: none, MRM's probe)."""
     p = get_protocol(profile, dataset)
@@ -165,7 +170,7 @@ def resolve(
             rule = default_rule
         run_density = float(density) if density is not None else default
     return RunConfig(method, dataset, name, seed, profile, p, resolved_steps, eval_every, run_beta, run_density,
-                     overrides, rule)
+                     overrides, rule, params)
 
 
 def _default_density(p: TrainProtocol, method: str, ratio: Decimal, method_has_default: bool):

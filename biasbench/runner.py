@@ -23,7 +23,7 @@ from biasbench.paths import dataset_dir
 from biasbench.progress import SILENT, Reporter
 from biasbench.ratios import config_name
 from biasbench.results.store import RECORD_FORMAT, RunStore
-from biasbench.runconfig import RunConfig, resolve
+from biasbench.runconfig import RunConfig
 
 
 @dataclass
@@ -147,13 +147,11 @@ def _device_name(device: torch.device) -> str:
 
 def resolve_request(req: RunRequest, ratio: Decimal, seed: int, n_train: int) -> RunConfig:
     """The one place a request becomes a run config: `run` and `sweep` get the same run ids."""
-    from biasbench.baselines import get as get_method
+    from biasbench.baselines import configure
 
-    method_cls = get_method(req.method)
-    return resolve(req.method, req.dataset, ratio, seed, req.profile, n_train, method_cls.uses_beta,
-                   method_cls.uses_density, req.steps, req.beta, density=req.density, eval_every=req.eval_every,
-                   default_density=method_cls.default_density, amp=req.amp, cudnn_benchmark=req.cudnn_benchmark,
-                   channels_last=req.channels_last)
+    return configure(req.method, req.dataset, ratio, seed, req.profile, n_train, steps=req.steps, beta=req.beta,
+                     density=req.density, eval_every=req.eval_every, amp=req.amp,
+                     cudnn_benchmark=req.cudnn_benchmark, channels_last=req.channels_last)
 
 
 def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:

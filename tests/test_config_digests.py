@@ -13,10 +13,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from biasbench.baselines import get as get_method, names as method_names
+from biasbench.baselines import configure, names as method_names
 from biasbench.protocol import PROFILES
 from biasbench.ratios import STANDARD_RATIOS
-from biasbench.runconfig import resolve
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "config_digests.json"
 
@@ -26,10 +25,8 @@ def current() -> dict[str, str]:
     for profile, datasets in sorted(PROFILES.items()):
         for dataset in sorted(datasets):
             for method in method_names():
-                cls = get_method(method)
                 for ratio in STANDARD_RATIOS:
-                    cfg = resolve(method, dataset, ratio, 41, profile, 20_000, cls.uses_beta, cls.uses_density,
-                                  default_density=cls.default_density)
+                    cfg = configure(method, dataset, ratio, 41, profile, 20_000)
                     digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
                     out[f"{profile}/{dataset}/{method}/{cfg.ratio}"] = digest
     return out

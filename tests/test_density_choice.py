@@ -9,6 +9,7 @@ import pytest
 
 from biasbench.protocol import DENSITY_PRIOR, PROFILES, REST_PUBLISHED_DENSITY
 from biasbench.results.density import choose, scores
+from biasbench.baselines import configure
 from biasbench.runconfig import resolve
 from test_cli_errors import assert_one_line_error, run
 
@@ -48,11 +49,11 @@ def test_defaults_are_never_a_published_best_and_runs_record_how_density_was_cho
     for name, profile in PROFILES.items():
         for dataset in profile:
             for method in ("rigl", "rest"):
-                cfg = resolve(method, dataset, Decimal("0.01"), 41, name, 1000, method == "rest", True)
+                cfg = configure(method, dataset, Decimal("0.01"), 41, name, 1000)
                 assert cfg.density_rule in ("valid", "prior")
                 if cfg.density_rule == "prior":
                     assert cfg.density == DENSITY_PRIOR
-    published = resolve("rest", "cmnist", Decimal("0.02"), 41, "cpu", 1000, True, True, density="rest-published")
+    published = configure("rest", "cmnist", Decimal("0.02"), 41, "cpu", 1000, density="rest-published")
     assert published.density == REST_PUBLISHED_DENSITY["cmnist"]["2pct"] == 0.005
     assert published.density_rule == "rest-published" and published.variant() == "density=0.005"
     assert "density_rule" not in published.to_dict()  # a label, not part of the run id

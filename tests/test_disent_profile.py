@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from biasbench.baselines import get as get_method
+from biasbench.baselines import configure, get as get_method
 from biasbench.protocol import DISENT_REFERENCE_STEPS, FULL_BUDGET_PROFILES, PROFILES
 from biasbench.ratios import ratio_from_config
-from biasbench.runconfig import default_density, resolve
+from biasbench.runconfig import default_density
 from biasbench.training.batches import Preprocess
 from biasbench.training.models import count_params, create
 
@@ -20,9 +20,7 @@ COMMITTED = Path(__file__).resolve().parents[1] / "leaderboard" / "runs" / "cmni
 
 
 def _config(method: str, ratio: str = "1pct", profile: str = "disent", dataset: str = "cmnist", **kw):
-    cls = get_method(method)
-    return resolve(method, dataset, ratio_from_config(ratio), 41, profile, 55_000, cls.uses_beta, cls.uses_density,
-                   default_density=cls.default_density, **kw)
+    return configure(method, dataset, ratio_from_config(ratio), 41, profile, 55_000, **kw)
 
 
 def test_disent_mlp_is_disents_own_100_100_16():
@@ -40,13 +38,13 @@ def test_disent_profile_has_disents_numbers():
     assert (p.model, p.optimizer, p.lr, p.weight_decay, p.batch_size) == ("mlp_disent", "adam", 0.01, 0.0, 256)
     assert (p.steps, p.epochs, p.eval_every, p.input_divisor) == (50_000, None, 500, 255.0)
     assert p.augment == () and p.normalize is None and p.schedule == "none"
-    d = p.methods["disent"]
+    d = _config("disent").params
     assert (d.curr_step, d.lr_decay_step, d.lr_gamma, d.lambda_swap) == (10_000, 10_000, 0.5, 1.0)
     assert set(d.lambda_dis_align.values()) == {10.0}
     assert DISENT_REFERENCE_STEPS == 50_000 and "disent" in FULL_BUDGET_PROFILES and "cpu" not in FULL_BUDGET_PROFILES
     b = PROFILES["disent"]["bffhq"]
     assert (b.batch_size, b.image_size, b.lr, b.augment) == (64, 224, 1e-4, ("crop4", "flip"))
-    assert b.methods["disent"].lr_gamma == 0.1  # its BFFHQ script passes no --lr_gamma: train.py's default
+    assert _config("disent", dataset="bffhq").params.lr_gamma == 0.1  # its script passes no --lr_gamma: the default
 
 
 def test_disents_cifar_lr_is_its_own_per_ratio_and_others_keep_the_profiles():
@@ -82,8 +80,7 @@ def test_the_committed_records_keep_their_run_ids():
         if c["density"] is not None and cls.default_density and (density is None) != (
                 c["density"] == default_density("cpu", "cmnist", r["method"], r["ratio"])):
             continue  # made before the default density moved (to or from its density): read as a variant
-        cfg = resolve(r["method"], "cmnist", ratio_from_config(r["ratio"]), r["seed"], "cpu", 55_000, cls.uses_beta,
-                      cls.uses_density, density=density, default_density=cls.default_density)
+        cfg = configure(r["method"], "cmnist", ratio_from_config(r["ratio"]), r["seed"], "cpu", 55_000, density=density)
         assert cfg.run_id(r["data"]["fingerprint"]) == r["run_id"], path.name
         checked += 1
     assert checked >= 10

@@ -8,9 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from biasbench.baselines import get as get_method
+from biasbench.baselines import configure, get as get_method
 from biasbench.baselines.base import Batch, TrainInfo
-from biasbench.runconfig import resolve
 from biasbench.training.models import create
 from biasbench.training.trainer import train
 from test_trainer import tiny_data
@@ -20,8 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def cfg_for(method: str, steps: int = 10, eval_every: int = 2):
     cls = get_method(method)
-    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, "cpu", 1024, cls.uses_beta, cls.uses_density, steps=steps,
-                  eval_every=eval_every)
+    cfg = configure(method, "cmnist", Decimal("0.01"), 41, "cpu", 1024, steps=steps, eval_every=eval_every)
     return cfg, cls
 
 

@@ -184,11 +184,11 @@ def shard_missing_columns(c: Ctx) -> None:
 
 def run_id(c: Ctx, method: str = "erm") -> str:
     from biasbench.hub.folder import DatasetFolder
-    from biasbench.runconfig import resolve
+    from biasbench.baselines import configure
 
     (config,) = DatasetFolder(c.ds, "cmnist").configs()
-    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, "cpu", int(config.splits["train"]["num_examples"]),
-                  False, False, steps=2, eval_every=2)
+    cfg = configure(method, "cmnist", Decimal("0.01"), 41, "cpu", int(config.splits["train"]["num_examples"]),
+                    steps=2, eval_every=2)
     return cfg.run_id(config.fingerprint)
 
 

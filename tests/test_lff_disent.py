@@ -12,13 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from biasbench.baselines import get as get_method
+from biasbench.baselines import configure, get as get_method
 from biasbench.baselines.base import Batch, TrainInfo
 from biasbench.baselines.difficulty import SampleLossEMA, relative_difficulty
 from biasbench.baselines.disent import paired_features
 from biasbench.data import TensorSplit
-from biasbench.protocol import DisEntParams
-from biasbench.runconfig import resolve
+from biasbench.baselines.disent import DisEntParams
 from biasbench.training import checkpoint
 from biasbench.training.models import create
 from biasbench.training.trainer import RunData, train
@@ -49,12 +48,10 @@ def tiny_data() -> RunData:
 
 def cfg_for(method: str, seed: int = 41, steps: int = 9, eval_every: int = 3, **disent):
     cls = get_method(method)
-    cfg = resolve(method, "cmnist", Decimal("0.01"), seed, "cpu", 512, cls.uses_beta, steps=steps,
-                  eval_every=eval_every)
-    methods = cfg.protocol.methods
+    cfg = configure(method, "cmnist", Decimal("0.01"), seed, "cpu", 512, steps=steps, eval_every=eval_every)
     if disent:  # the cpu profile swaps from step 120: tests move it into their few steps
-        methods = {**methods, "disent": dataclasses.replace(methods["disent"], **disent)}
-    return dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, methods=methods, batch_size=64)), cls
+        cfg = dataclasses.replace(cfg, params=dataclasses.replace(cfg.params, **disent))
+    return dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, batch_size=64)), cls
 
 
 def build(method: str, **disent):

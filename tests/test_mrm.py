@@ -12,7 +12,7 @@ import torch
 
 from biasbench.baselines.mrm import MRM, hard_gumbel_sigmoid, stage_ends, top_share
 from biasbench.errors import UserError
-from biasbench.runconfig import resolve
+from biasbench.baselines import configure
 from biasbench.training.trainer import train
 from test_trainer import tiny_data
 
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def mrm_cfg(density: float | None = None):
     """The cpu profile's MRM at 1 % with a tiny budget and small batches."""
-    cfg = resolve("mrm", "cmnist", Decimal("0.01"), 41, "cpu", 1024, False, True, steps=STEPS, eval_every=EVERY,
-                  density=density, default_density=MRM.default_density)
+    cfg = configure("mrm", "cmnist", Decimal("0.01"), 41, "cpu", 1024, steps=STEPS, eval_every=EVERY,
+                    density=density)
     return dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, batch_size=BATCH)), MRM
 
 

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biasbench.baselines import get as get_method
+from biasbench.baselines import configure, get as get_method
 from biasbench.errors import UserError
 from biasbench.protocol import DENSITY_PRIOR, DENSITY_SWEEP
-from biasbench.runconfig import parse_densities, resolve
+from biasbench.runconfig import parse_densities
 from biasbench.training import flops
 from biasbench.training.models import create
 from biasbench.training.sparse import SparseEngine, SparseSettings, layer_densities, reset_state
@@ -255,8 +255,7 @@ def test_flops_of_a_known_layer_at_a_known_density():
 def rest_cfg(method="rest", steps=12, density=None, **protocol):
     """A cpu-profile config; `protocol` replaces profile fields (small batches keep the tests fast)."""
     cls = get_method(method)
-    cfg = resolve(method, "cmnist", Decimal("0.01"), 41, "cpu", 1024, cls.uses_beta, cls.uses_density,
-                  steps=steps, eval_every=4, density=density)
+    cfg = configure(method, "cmnist", Decimal("0.01"), 41, "cpu", 1024, steps=steps, eval_every=4, density=density)
     if protocol:
         cfg = dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, **protocol))
     return cfg, cls

@@ -11,11 +11,10 @@ from decimal import Decimal
 import pytest
 import torch
 
-from biasbench.baselines import get as get_method
+from biasbench.baselines import configure, get as get_method
 from biasbench.data import TensorSplit
 from biasbench.errors import UserError
 from biasbench.generators.build import generate
-from biasbench.runconfig import resolve
 from biasbench.training import checkpoint
 from biasbench.training.trainer import RunData, train
 from conftest import REPO, cli
@@ -40,7 +39,7 @@ def tiny_data() -> RunData:
 
 def tiny_cfg(method: str = "erm", steps: int = 12, seed: int = 41):
     cls = get_method(method)
-    cfg = resolve(method, "cmnist", Decimal("0.01"), seed, "cpu", 1024, cls.uses_beta, steps=steps, eval_every=4)
+    cfg = configure(method, "cmnist", Decimal("0.01"), seed, "cpu", 1024, steps=steps, eval_every=4)
     return cfg, cls
 
 
