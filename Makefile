@@ -10,7 +10,7 @@ DEMO_ROOT ?= demo-data
 DEMO_RUN = --ratio all --seeds 1 --steps 150 --eval-every 75 --profile cpu --device cpu \
 	--data-dir $(DEMO_ROOT) --results $(DEMO_ROOT)/results
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The suite without its slow tests (real data, kill-and-resume, the Ray and SLURM launchers): under 2 minutes.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not ray and not slurm"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py

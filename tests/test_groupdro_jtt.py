@@ -99,6 +99,7 @@ def test_jtt_draws_the_error_set_lambda_times_as_often():
     assert share == pytest.approx(1000 / 1990, abs=0.03)  # 10 x 100 of 990 + 10 x 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,stop_at", [("jtt", 2), ("jtt", 6), ("groupdro", 4)])
 def test_resume_gives_the_same_history(method, stop_at, tmp_path):
     cfg, cls = cfg_for(method, steps=8)

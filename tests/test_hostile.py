@@ -572,6 +572,7 @@ KILL_AFTER_SHARDS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 2, 3])  # killed after the first, second, third shard of the rebuild
 def test_kill_9_during_a_forced_rebuild_never_leaves_a_mixed_config_that_load_dataset_reads(tmp_path, n):
     from datasets import load_dataset
@@ -610,6 +611,7 @@ def test_kill_9_during_a_forced_rebuild_never_leaves_a_mixed_config_that_load_da
     assert len(load_dataset(str(path), "1pct")["train"]) > 0
 
 
+@pytest.mark.slow
 def test_two_identical_runs_at_once_train_once(small_cmnist, tmp_path):
     results = tmp_path / "results"
     args = [sys.executable, "-m", "biasbench.cli", "run", "--method", "erm", *RUN, "--data-dir", str(small_cmnist),

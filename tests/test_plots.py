@@ -51,6 +51,7 @@ def test_density_table_is_mean_and_std_over_seeds_per_density():
     assert rigl["n_seeds"].iloc[0] == 1 and math.isnan(rigl["unbiased_std"].iloc[0])
 
 
+@pytest.mark.slow
 def test_plot_density_cli_writes_a_png_and_refuses_what_it_cannot_plot(tmp_path):
     runs = tmp_path / "res" / "runs"
     runs.mkdir(parents=True)

@@ -12,7 +12,7 @@ from biasbench.protocol import CMNIST
 from biasbench.ratios import count_for, parse_ratios
 from conftest import SHARED_MNIST, cli, needs_shared_mnist
 
-pytestmark = needs_shared_mnist
+pytestmark = [needs_shared_mnist, pytest.mark.slow]
 
 # The identity of the canonical datasets (seed 0). The same on every machine:
 # the fingerprint hashes decoded pixels and labels, not file bytes.

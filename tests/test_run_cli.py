@@ -33,6 +33,7 @@ def results(data_root, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_one_record_per_run_with_provenance(results):
     records = [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*.json"))]
     assert len(records) == 8  # 2 methods x 2 ratios x 2 seeds
@@ -48,6 +49,7 @@ def test_one_record_per_run_with_provenance(results):
     assert not list((results / "checkpoints").glob("*"))
 
 
+@pytest.mark.slow
 def test_run_prints_a_ratio_by_metric_table_and_skips_finished_runs(data_root, results, capsys):
     assert main(base(data_root, results, "--method", "erm", "--seeds", "2")) == 0
     out, err = capsys.readouterr()
@@ -56,6 +58,7 @@ def test_run_prints_a_ratio_by_metric_table_and_skips_finished_runs(data_root, r
     assert len(rows) == 2 and all(line.count("±") == 6 for line in rows)  # one per metric
 
 
+@pytest.mark.slow
 def test_leaderboard_aggregates_over_seeds(results, tmp_path, capsys):
     assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "leaderboard.csv")
@@ -75,6 +78,7 @@ def test_leaderboard_aggregates_over_seeds(results, tmp_path, capsys):
     assert all(r['data']['fingerprint'][:12] in provenance for r in records)
 
 
+@pytest.mark.slow
 def test_profile_hash_names_the_recorded_protocol_and_shows_a_mixed_row(results, tmp_path):
     import shutil
 
@@ -100,6 +104,7 @@ def test_profile_hash_names_the_recorded_protocol_and_shows_a_mixed_row(results,
     assert len(mixed.loc[("erm", "5pct"), "profile_hash"].split()) == 1
 
 
+@pytest.mark.slow
 def test_leaderboard_name_sets_the_file_stem_and_refuses_a_path(results, tmp_path, capsys):
     assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path), "--name", "cmnist-cpu"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmnist-cpu.csv", "cmnist-cpu.md"]
@@ -109,11 +114,13 @@ def test_leaderboard_name_sets_the_file_stem_and_refuses_a_path(results, tmp_pat
     assert_one_line_error(code, err, "--name must be a file name stem", "'../x'")
 
 
+@pytest.mark.slow
 def test_oracle_selection_is_labelled(results, tmp_path, capsys):
     assert main(["leaderboard", "--results", str(results), "--out", str(tmp_path), "--selection", "oracle"]) == 0
     assert "oracle (best test" in (tmp_path / "leaderboard.md").read_text()
 
 
+@pytest.mark.slow
 def test_leaderboard_warns_about_corrupt_and_foreign_files_and_skips_them(results, tmp_path, capsys):
     import shutil
 
@@ -161,6 +168,7 @@ def test_bad_numbers_and_choices(capsys, data_root, tmp_path, args, needle):
     assert_one_line_error(code, err, needle)
 
 
+@pytest.mark.slow
 def test_one_seed_has_no_std_and_the_markdown_says_n_1(results):
     from biasbench.results import leaderboard
     from biasbench.results.store import RunStore

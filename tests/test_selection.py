@@ -28,6 +28,7 @@ def test_the_rules_choose_what_the_trainer_stored_in_every_committed_record():
     assert mrm and all(selection.choose(r, "valid")["step"] > 2 * r["config"]["steps"] for r in mrm)
 
 
+@pytest.mark.slow
 def test_a_shorter_budget_is_read_from_a_longer_run_where_nothing_depends_on_its_length(tmp_path):
     data = tiny_data()
     short = train(tiny_cfg(steps=8)[0], data, get_method("erm"), torch.device("cpu"), tmp_path / "a.pt")

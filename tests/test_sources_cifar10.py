@@ -114,6 +114,7 @@ def test_truncated_batch_is_a_user_error(official):
         cifar10.load_batch(official["test_batch"][:500], "cut")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "cifar10-jpeg" / "materialize.py").is_file(),
                     reason="the JPEG copy of CIFAR-10 is not in ../shared/data")
 def test_shared_jpeg_copy_reads_but_is_not_official(tmp_path):

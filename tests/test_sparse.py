@@ -66,6 +66,7 @@ def test_erk_matches_the_formula_on_a_known_model():
     assert layer_densities(shapes, 0.1, "uniform") == [0.1] * 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("density", [0.0005, 0.05, 0.9])
 @pytest.mark.parametrize("init", ["erk", "uniform"])
 def test_global_density_is_exact_at_init_and_after_updates(density, init):
@@ -297,6 +298,7 @@ def test_update_steps_add_the_dense_backward_to_training_flops(tmp_path):
     assert cost["train_flops"] == pytest.approx(32 * (12 * 3 * fs + (fd - fs)))
 
 
+@pytest.mark.slow
 def test_sparse_run_resumes_with_its_masks(tmp_path):
     cfg, cls = rest_cfg("rest", steps=16, density=0.1, batch_size=32, update_frequency=3)
     data = tiny_data()

@@ -54,8 +54,9 @@ def test_grid_has_one_run_per_cell_and_densities_only_for_sparse_methods(data_ro
     class Sparse(ERM):  # any method that declares it uses a density
         uses_density = True
 
-    real_get = baselines.get
+    real_get, real_canonical = baselines.get, baselines.canonical
     monkeypatch.setattr(baselines, "get", lambda name: Sparse if name == "sparse" else real_get(name))
+    monkeypatch.setattr(baselines, "canonical", lambda name: name if name == "sparse" else real_canonical(name))
     plan = expand(spec(data_root, tmp_path, methods=("erm", "sparse"), n_seeds=2, densities=tuple(DENSITY_SWEEP)))
     dense = [r for r in plan.runs if r.request.method == "erm"]
     sparse = [r for r in plan.runs if r.request.method == "sparse"]
@@ -81,6 +82,7 @@ def test_local_pool_shape(n_runs, max_parallel, device, cores, shape):
 
 # ---- local launcher, through the CLI -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_local_sweep_runs_the_grid_then_skips_it_and_run_agrees_on_ids(data_root, tmp_path, capsys):
     results = tmp_path / "results"
     assert main(cli_args(data_root, results, "--max-parallel", "2")) == 0  # a 2-process spawned pool

@@ -92,6 +92,7 @@ def test_best_valid_and_oracle_selections_point_at_history_entries(tmp_path):
     assert result["best_test_oracle"]["test"]["unbiased"] == max(h["test"]["unbiased"] for h in history)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path):
     data = tiny_data()
     runs = [train(tiny_cfg(seed=s)[0], data, get_method("erm"), torch.device("cpu"), tmp_path / f"{i}.pt")
@@ -150,6 +151,7 @@ def only_record(results) -> dict:
     return json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_final_metrics(data_root, tmp_path):
     common = [*RUN, "--data-dir", str(data_root), "--device", "cpu"]
     straight = cli(*common, "--results", str(tmp_path / "a"))
@@ -168,6 +170,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(data_root, tmp_path):
     assert not list((tmp_path / "b" / "checkpoints").glob("*.pt"))  # removed once the record exists
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_is_one_line_and_restart_starts_over(data_root, tmp_path):
     common = [*RUN, "--data-dir", str(data_root), "--device", "cpu", "--results", str(tmp_path)]
     killed = subprocess.run([sys.executable, "-c", KILL_AFTER_SECOND_CHECKPOINT, *common], cwd=REPO, capture_output=True)

@@ -1,0 +1,322 @@
+"""Reading run records: `leaderboard`, `plot`, `density`, `budget`, `report`."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from biasbench.errors import UserError
+from biasbench.cli.common import _Parser, _dataset_names, _method_names, _selection_rule, add_results
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from biasbench.results import leaderboard
+    from biasbench.results.store import RunStore
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):  # checked before any record is read
+        raise UserError(f"--name must be a file name stem (letters, digits, '.', '_', '-'), got {args.name!r}")
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    runs, more = leaderboard.runs_table(records, args.selection)
+    for w in more:
+        print(f"warning: {w}", file=sys.stderr)
+    table = leaderboard.aggregate(runs, args.selection)
+    from biasbench.results import plots
+
+    try:
+        figures = plots.leaderboard_figures(table, Path(args.out), args.name)
+        csv_path, md_path = leaderboard.write(table, Path(args.out), args.name, figures)
+    except OSError as exc:
+        raise UserError(f"cannot write the leaderboard to {args.out}: {exc.strerror or exc}") from None
+    print(leaderboard.markdown(table))
+    print(f"wrote {csv_path} and {md_path} ({len(runs)} runs, {len(table)} rows)")
+    return 0
+
+
+def _cmd_plot_density(args: argparse.Namespace) -> int:
+    from biasbench.generators import get as get_dataset
+    from biasbench.ratios import config_name, parse_ratio
+    from biasbench.results import leaderboard, plots
+    from biasbench.results.store import RunStore
+
+    dataset = get_dataset(args.dataset).name
+    ratio = config_name(parse_ratio(args.ratio))
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    runs, _ = leaderboard.runs_table(records, args.selection)
+    if runs.empty:
+        raise UserError(f"no finished runs in {args.results}")
+    profiles = sorted(set(runs[(runs["dataset"] == dataset) & (runs["ratio"] == ratio)]["profile"]))
+    if not profiles:
+        raise UserError(f"no runs of {dataset} {ratio} in {args.results}")
+    profile = args.profile or (profiles[0] if len(profiles) == 1 else None)
+    if profile is None:
+        raise UserError(f"runs of {dataset} {ratio} under several profiles ({', '.join(profiles) or 'none'}); pass --profile")
+    table = plots.density_table(runs, dataset, ratio, profile)
+    if table.empty:
+        raise UserError(f"no runs of {dataset} {ratio} under profile {profile!r} in {args.results} "
+                        "(runs that override more than --density, e.g. --steps, are left out)")
+    out = Path(args.out or f"{args.results}/density-{dataset}-{ratio}-{profile}.png")
+    title = (f"{dataset} {ratio}, profile {profile}: test accuracy vs density "
+             f"(mean ± std over seeds; selection: {args.selection})")
+    try:
+        plots.plot_density(table, title, out)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    cols = ["method", "density", "n_seeds", "unbiased_mean", "unbiased_std", "conflicting_mean", "conflicting_std"]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_density(args: argparse.Namespace) -> int:
+    from biasbench.generators import get as get_dataset
+    from biasbench.ratios import config_name, parse_ratio
+    from biasbench.results import density
+    from biasbench.results.store import RunStore
+    from biasbench.runconfig import get_protocol
+
+    dataset = get_dataset(args.dataset).name
+    ratio = config_name(parse_ratio(args.ratio))
+    get_protocol(args.profile, dataset)
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in (w for w in warnings if w.startswith("skipped")):  # a missing folder is the error below
+        print(f"warning: {w}", file=sys.stderr)
+    from biasbench.baselines import get as get_method, names as method_names
+
+    chosen_by_sweep = {m for m in method_names() if get_method(m).uses_density and get_method(m).default_density}
+    table = [s for s in density.scores(records, dataset, ratio, args.profile) if s.method in chosen_by_sweep]
+    if not table:
+        raise UserError(f"no sparse runs of {dataset} {ratio} under profile {args.profile!r} in {args.results}; "
+                        f"run a sweep first: biasbench sweep --methods rigl rest --ratios {ratio} --densities sweep "
+                        f"--profile {args.profile}")
+    print(f"{'method':<8}{'density':>9}{'seeds':>7}{'valid':>9}{'test':>9}   (%, at each run's best-valid evaluation)")
+    for s in table:
+        print(f"{s.method:<8}{s.density:>9.4g}{s.n_seeds:>7}{s.valid_mean:>9.2f}{s.test_mean:>9.2f}")
+    for method in sorted({s.method for s in table}):
+        best = density.choose(table, method, args.min_seeds)
+        if best is None:
+            print(f"{method}: its densities share fewer than {args.min_seeds} seed(s) yet")
+        else:
+            seeds = " ".join(str(k) for k in sorted(density.common_seeds(table, method)))
+            print(f"{method}: density {best.density:g} (best mean valid {best.valid_mean:.2f} over {best.n_seeds} "
+                  f"seeds; chosen on valid only, on the seeds every density has: {seeds})")
+    return 0
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    from biasbench import atomic
+    from biasbench.baselines import canonical
+    from biasbench.generators import get as get_dataset
+    from biasbench.ratios import config_name, parse_ratio
+    from biasbench.results import budget
+    from biasbench.results.store import RunStore
+    from biasbench.runconfig import get_protocol
+
+    dataset = get_dataset(args.dataset).name
+    ratio = config_name(parse_ratio(args.ratio))
+    get_protocol(args.profile, dataset)
+    methods = [canonical(m) for m in args.methods]
+    if any(b < 1 for b in args.budgets):
+        raise UserError("--budgets must be positive step counts")
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in (w for w in warnings if w.startswith("skipped")):
+        print(f"warning: {w}", file=sys.stderr)
+    t = budget.table(records, dataset, ratio, methods, sorted(set(args.budgets)), args.profile)
+    if t.empty:
+        raise UserError(f"no runs of {', '.join(methods)} on {dataset} {ratio} under profile {args.profile!r} in "
+                        f"{args.results}; see 'biasbench budget --help' for the sweeps that make them")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = (f"biasbench budget --results {args.results} --dataset {dataset} --ratio {ratio} --profile "
+               f"{args.profile} --methods {' '.join(methods)} --budgets {' '.join(str(b) for b in args.budgets)} "
+               f"--out {args.out} --name {args.name}")
+    text = budget.markdown(t, command)
+    atomic.write_text(out / f"{args.name}.csv", t.to_csv(index=False))
+    atomic.write_text(out / f"{args.name}.md", f"# {args.name}\n\n![accuracy against budget]({args.name}.png)\n\n"
+                      + text)
+    budget.plot(t, out / f"{args.name}.png")
+    print(text, end="")
+    print(f"wrote {out / args.name}.csv, .md and .png")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from biasbench import atomic
+    from biasbench.results import reproduction
+    from biasbench.results.store import RunStore
+
+    tables, sources = [], []
+    results = Path(args.results)
+    if (results / "runs").is_dir() or not args.csv:
+        records, warnings = RunStore(results).records()
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if records:
+            tables.append(reproduction.measured_from_records(records))
+            sources.append(f"{len(records)} run records in `{results}`")
+    for path in args.csv or []:
+        try:
+            table = pd.read_csv(path, keep_default_na=True)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read --csv {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        missing = {"dataset", "ratio", "method", "profile", "variant", "selection", "n_seeds"} - set(table.columns)
+        if missing:
+            raise UserError(f"--csv {path} is not a leaderboard CSV (no column {', '.join(sorted(missing))})")
+        tables.append(table)
+        sources.append(f"`{path}`")
+    measured = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if not measured.empty:  # records first: a CSV row for the same cell is an older copy
+        measured["variant"] = [v if isinstance(v, str) else "" for v in measured["variant"]]
+        measured = measured.drop_duplicates(["dataset", "ratio", "method", "profile", "variant", "selection"])
+    datasets = _dataset_names()
+    rows = reproduction.build(measured, set(_method_names()), set(datasets))
+    from biasbench.generators import ordered
+
+    text = reproduction.markdown(rows, sources, ordered(), set(_method_names()))
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(out, text)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    counts = {v: sum(r.verdict == v for r in rows) for v in (reproduction.HOLDS, reproduction.FAILS, reproduction.NOT_RUN)}
+    print(f"wrote {out}: {counts[reproduction.HOLDS]} holds, {counts[reproduction.FAILS]} does not hold, "
+          f"{counts[reproduction.NOT_RUN]} not run")
+    return 0
+
+
+def register(sub) -> None:
+    lb = sub.add_parser(
+        "leaderboard",
+        help="aggregate run records into leaderboard.csv and leaderboard.md",
+        description=(
+            "Read every run record in RESULTS/runs, aggregate over seeds (mean ± std) per dataset, ratio, "
+            "method, profile and variant, and write OUT/NAME.csv and OUT/NAME.md. Test "
+            "metrics are taken at the evaluation a model-selection rule picks: valid (default), final, or "
+            "oracle (best test, as DisEnt reports; only for reproducing published numbers)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_results(lb)
+    lb.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
+    lb.add_argument("--selection", type=_selection_rule, default="valid", metavar="RULE",
+                    help="model selection rule, applied to each record's history: valid (default), final, oracle, "
+                         "last3 (mean of the last 3 evaluations) or valid@STEPS (best valid up to STEPS)")
+    lb.add_argument("--name", default="leaderboard", metavar="NAME",
+                    help="file name stem: OUT/NAME.csv and OUT/NAME.md (default: leaderboard), e.g. cmnist-cpu")
+    lb.set_defaults(func=_cmd_leaderboard)
+
+    plot = sub.add_parser("plot", help="plot run records (accuracy vs density, as REST Fig. 3)")
+    plot_sub = plot.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
+    plot_sub.required = True
+    dens = plot_sub.add_parser(
+        "density",
+        help="unbiased and bias-conflicting test accuracy vs density for rigl and rest, dense baselines as lines",
+        description=(
+            "Read the run records in RESULTS and draw, for one dataset and ratio, the unbiased and the "
+            "bias-conflicting test accuracy against the density of the prunable weights (log scale), mean ± std "
+            "over seeds, for RigL and REST, with ERM and reweighted ERM as horizontal lines (REST Fig. 3)."
+        ),
+        epilog=(
+            "example:\n"
+            "  biasbench run --method rest --ratio 1pct --density sweep --seeds 3\n"
+            "  biasbench run --method rigl --ratio 1pct --density sweep --seeds 3\n"
+            "  biasbench plot density --dataset cmnist --ratio 1pct --out density.png"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dens.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    dens.add_argument("--ratio", required=True, metavar="R", help="one ratio, e.g. 1pct or 0.01")
+    add_results(dens)
+    dens.add_argument("--profile", help="profile of the runs (needed only if the results hold several)")
+    dens.add_argument("--selection", type=_selection_rule, default="valid", metavar="RULE",
+                      help="model selection rule: valid (default), final, oracle, last3 or valid@STEPS")
+    dens.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/density-DATASET-RATIO-PROFILE.png)")
+    dens.set_defaults(func=_cmd_plot_density)
+
+    dsel = sub.add_parser(
+        "density",
+        help="choose each sparse method's density on validation from a density sweep's records",
+        description=(
+            "Read a density sweep's run records and print, per sparse method and density, the mean valid score (the "
+            "profile's selection metric at each run's best-valid evaluation) and, beside it, the test score; then the "
+            "density with the best mean valid score per method (ties: the lower density). Test numbers are never "
+            "used to choose. A profile's default density (`chosen_density` in biasbench/protocol.py) is set from this."
+        ),
+        epilog=(
+            "example:\n"
+            "  biasbench sweep --methods rigl rest --ratios 1pct --seeds 3 --densities sweep --profile cpu\n"
+            "  biasbench density --ratio 1pct --profile cpu --min-seeds 3"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dsel.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    dsel.add_argument("--ratio", default="1pct", metavar="R", help="the sweep's ratio (default: 1pct)")
+    dsel.add_argument("--profile", default="cpu", help="profile of the runs (default: cpu)")
+    add_results(dsel)
+    dsel.add_argument("--min-seeds", type=int, default=1, metavar="N",
+                      help="only densities with at least N seeds may be chosen (default: 1)")
+    dsel.set_defaults(func=_cmd_density)
+
+    bud = sub.add_parser(
+        "budget",
+        help="accuracy against training budget: a table, a ranking per budget and a plot",
+        description=(
+            "Read run records trained at several budgets (the profile's, or --steps N) and write, per method and "
+            "budget, the valid-selected test headline over seeds (OUT/NAME.csv, .md, .png). Methods whose runs do "
+            "not depend on their length (ERM, reweighted ERM, LfF, GroupDRO: no schedule) may fill a budget from a "
+            "longer run, read at valid@B; the table marks those cells."
+        ),
+        epilog=(
+            "example (is `cpu` converged enough to rank methods at 1 %?):\n"
+            "  biasbench sweep --methods erm reweighted_erm --ratios 1pct --seeds 2 --steps 4800 --profile cpu\n"
+            "  for n in 1200 2400 4800; do biasbench sweep --methods rigl rest --ratios 1pct --seeds 2 --steps $n; done\n"
+            "  biasbench budget --ratio 1pct --budgets 600 1200 2400 4800 --out leaderboard --name cmnist-cpu-budget"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bud.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    bud.add_argument("--ratio", default="1pct", metavar="R", help="ratio (default: 1pct)")
+    bud.add_argument("--profile", default="cpu", help="profile of the runs (default: cpu)")
+    bud.add_argument("--methods", nargs="+", default=["erm", "reweighted_erm", "rigl", "rest"], metavar="M",
+                     help="methods (default: erm reweighted_erm rigl rest)")
+    bud.add_argument("--budgets", nargs="+", type=int, default=[600, 1200, 2400, 4800], metavar="STEPS",
+                     help="budgets in optimizer steps (default: 600 1200 2400 4800)")
+    add_results(bud)
+    bud.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
+    bud.add_argument("--name", default="budget", metavar="NAME", help="file name stem (default: budget)")
+    bud.set_defaults(func=_cmd_budget)
+
+    rep = sub.add_parser(
+        "report",
+        help="compare measured results with the published tables (REPRODUCTION.md)",
+        description=(
+            "For every published cell (REST Tables 2 and 3; DisEnt's Table 1 and GroupDRO as LC's Table 1 copies "
+            "them; JTT and BFFHQ from DeNetDM), each on its paper's metric and selection rule (a cell selected on "
+            "test shows the valid-selected number beside it), write the published value, the measured mean ± std "
+            "and profile where run, and a verdict: holds "
+            "(published value inside mean ± 2 std, or within 2 points), does not hold, or not run (with what a run "
+            "needs). Measurements come from the run records in RESULTS and/or committed leaderboard CSVs. The report "
+            "says where a profile is a reduced budget and lists where the REST paper's text and released code differ."
+        ),
+        epilog=(
+            "examples:\n"
+            "  biasbench report --results results\n"
+            "  biasbench report --csv leaderboard/cmnist-cpu.csv --out leaderboard/REPRODUCTION.md\n"
+            "  biasbench sweep --methods erm rest --profile cpu && biasbench report   # measure, then compare"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_results(rep, "results directory with run records")
+    rep.add_argument("--csv", action="append", metavar="FILE",
+                     help="a leaderboard CSV (from 'biasbench leaderboard') to include; repeatable")
+    rep.add_argument("--out", default="leaderboard/REPRODUCTION.md", metavar="FILE",
+                     help="output file (default: leaderboard/REPRODUCTION.md)")
+    rep.set_defaults(func=_cmd_report)

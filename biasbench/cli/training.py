@@ -1,0 +1,267 @@
+"""`biasbench run` and `biasbench sweep`: one execution path (plan -> launcher -> store)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from biasbench.errors import UserError
+from biasbench.cli.common import _TqdmReporter, _dataset_names, _method_names, _device, _check_dataset_folder, _add_numerics_options, _amp, _names, add_data_dir, add_results
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from biasbench.baselines import get as get_method
+    from biasbench.generators import get as get_dataset
+    from biasbench.paths import data_root
+    from biasbench.ratios import parse_ratios
+    from biasbench.results import leaderboard
+    from biasbench.runconfig import get_protocol, parse_densities, profile_seeds
+    from biasbench.runner import RunRequest, run_many
+
+    from biasbench.baselines import canonical
+
+    args.method = canonical(args.method)  # `REST` and `rest` are one method: one run id, one row
+    method_cls = get_method(args.method)
+    densities = parse_densities(args.density)
+    if densities != [None] and not method_cls.uses_density:
+        raise UserError(f"--density applies to sparse methods only; {args.method} is dense")
+    gen = get_dataset(args.dataset)
+    ratios = parse_ratios(args.ratio)
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be a positive integer, got {args.steps}")
+    device = _device(args.device)
+    profile = args.profile
+    if profile is None:
+        profile = "paper" if device.type == "cuda" else "cpu"
+        why = "a GPU is available" if device.type == "cuda" else "no GPU here; --profile paper for the full budget"
+        print(f"profile: {profile} ({why})")
+    protocol = get_protocol(profile, gen.name)
+    seeds = profile_seeds(protocol, args.seeds)
+    data_path = None
+    if args.data and args.data_dir:
+        raise UserError("--data names one dataset folder or Hub repo and --data-dir a root of generated ones; "
+                        "give one of them")
+    if args.data:
+        from biasbench.hub.remote import fetch, hub_repo_id
+
+        repo = hub_repo_id(args.data)
+        data_path = fetch(repo) if repo else Path(args.data)
+        _check_dataset_folder(data_path, gen.name)
+    root = data_root(args.data_dir)
+    request = RunRequest(
+        method=args.method, dataset=gen.name, ratios=ratios, seeds=seeds, profile=profile, data_root=root,
+        results=Path(args.results), device=device, steps=args.steps, beta=args.beta, eval_every=args.eval_every,
+        source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart, data_path=data_path,
+        amp=_amp(args, device.type), cudnn_benchmark=args.cudnn_benchmark, channels_last=not args.contiguous,
+    )
+    records = []
+    for density in densities:
+        request.density = density
+        records += run_many(request, _TqdmReporter())
+    runs, _ = leaderboard.runs_table(records, "valid")
+    table = leaderboard.aggregate(runs, "valid")
+    print(f"\n{args.method} on {gen.name}, profile {profile}; test metrics (%) at the best-valid evaluation, "
+          f"mean ± std over {len(seeds)} seed(s):")
+    metrics = leaderboard.METRICS
+    sparse = method_cls.uses_density
+    print(f"{'ratio':<8}" + (f"{'density':>9}" if sparse else "") + "".join(f"{m:>18}" for m in metrics))
+    for _, row in table.iterrows():
+        cells = "".join(f"{leaderboard.cell(row[f'test_{m}_mean'], row[f'test_{m}_std']):>18}" for m in metrics)
+        print(f"{row['ratio']:<8}" + (f"{row['density']:>9.4g}" if sparse else "") + cells)
+    print(f"records in {Path(args.results) / 'runs'}; 'biasbench leaderboard --results {args.results}' aggregates them")
+    return 0
+
+
+def _sweep_launcher(args: argparse.Namespace, results: Path):
+    for flag, value, low in (("--max-parallel", args.max_parallel, 1), ("--cpus-per-run", args.cpus_per_run, 1),
+                             ("--gpus-per-run", args.gpus_per_run, 0)):
+        if value is not None and value < low:
+            raise UserError(f"{flag} must be at least {low}, got {value}")
+    gpus = args.gpus_per_run if args.gpus_per_run is not None else (1 if args.device.startswith("cuda") else 0)
+    if args.launcher == "local":
+        from biasbench.launch.local import LocalLauncher
+
+        return LocalLauncher(args.max_parallel, args.device)
+    if args.launcher == "ray":
+        from biasbench.launch.ray_tasks import RayLauncher
+
+        return RayLauncher(args.address, args.cpus_per_run or 1, gpus, args.max_parallel, args.device)
+    from biasbench.launch.slurm import SlurmLauncher
+
+    return SlurmLauncher(results / "slurm", args.cpus_per_run or 1, int(gpus), args.max_parallel, args.device,
+                         args.partition, args.time_min, wait=not args.no_wait)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from biasbench.launch import grid, sweep
+    from biasbench.paths import data_root
+    from biasbench.ratios import parse_ratios
+    from biasbench.runconfig import parse_densities
+
+    from biasbench.baselines import canonical
+
+    methods = list(dict.fromkeys(canonical(m) for m in _names(args.methods, _method_names(), "methods")))
+    datasets = _names(args.datasets, _dataset_names(), "datasets")
+    ratios = parse_ratios(",".join(args.ratios))
+    densities = tuple(parse_densities(",".join(args.densities) if args.densities else None))
+    if args.launcher == "local":
+        _device(args.device)  # checks that it exists here
+    elif args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
+        raise UserError(f"--device {args.device!r} is not a device (use auto, cpu, cuda or cuda:N)")
+    results = Path(args.results)
+    launcher = _sweep_launcher(args, results)  # a missing extra fails before any planning
+    profile = args.profile
+    if profile is None:
+        gpu = args.device.startswith("cuda") or (args.gpus_per_run or 0) > 0 or (
+            args.launcher == "local" and args.device == "auto" and _device("auto").type == "cuda")
+        profile = "paper" if gpu else "cpu"
+        print(f"profile: {profile} ({'runs get a GPU' if gpu else 'no GPU asked for; --profile paper for the full budget'})")
+    spec = grid.SweepSpec(
+        methods=methods, datasets=datasets, ratios=ratios, n_seeds=args.seeds, profile=profile,
+        data_root=data_root(args.data_dir), results=results, densities=densities, steps=args.steps,
+        eval_every=args.eval_every, beta=args.beta, source_dir=Path(args.source_dir) if args.source_dir else None,
+        amp=_amp(args, "cuda" if args.device.startswith("cuda") else args.device), cudnn_benchmark=args.cudnn_benchmark,
+        channels_last=not args.contiguous,
+    )
+    plan = grid.expand(spec, _TqdmReporter())
+    todo = plan.todo
+    print(f"plan: {len(plan.runs)} runs, {len(plan.done)} done, {len(todo)} to do")
+    if args.dry_run or not todo:
+        for run in todo if args.dry_run else []:
+            print(f"  to do: {run.label}  ({run.run_id})")
+        print("nothing to do" if not todo else "dry run: nothing was started")
+        return 0
+    print(f"launcher: {launcher.describe(len(todo))}")
+    outcome = sweep.execute(plan, launcher, results, _TqdmReporter())
+    job_ids = getattr(launcher, "job_ids", [])
+    if args.launcher == "slurm" and args.no_wait:
+        print(f"submitted {len(todo)} runs as SLURM job array {job_ids[0].split('_')[0] if job_ids else '?'}; "
+              f"re-run this sweep to see what is done")
+        return 0
+    for run, message in outcome.failed:
+        print(f"failed: {run.label} ({run.run_id}): {message}", file=sys.stderr)
+    print(f"sweep: {len(outcome.finished)} finished, {len(outcome.failed)} failed; records in {results / 'runs'}; "
+          f"'biasbench leaderboard --results {results}' aggregates them")
+    return 1 if outcome.failed else 0
+
+
+def _add_seeds(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", type=int, default=3, metavar="N",
+                        help="number of seeds, from the profile's list (default: 3)")
+
+
+def _add_source_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source-dir", metavar="DIR", help="sources for generating a missing dataset (as for generate)")
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    """What run and sweep may override in a profile; each is recorded (in the run id and the variant)."""
+    parser.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps")
+    parser.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
+    _add_numerics_options(parser)
+    parser.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
+
+
+def register(sub) -> None:
+    from biasbench.protocol import PROFILES
+
+    datasets = ", ".join(_dataset_names())
+    methods = ", ".join(_method_names())
+    r = sub.add_parser(
+        "run",
+        help="train a method under the common protocol and record the results",
+        description=(
+            "Train METHOD on DATASET at each ratio and seed under a named protocol profile "
+            "(every number in biasbench/protocol.py). Each run is recorded as one JSON file in "
+            "RESULTS/runs/, keyed by a hash of its full config and the dataset fingerprint; a "
+            "finished run is skipped, an interrupted one resumes from its last checkpoint. "
+            "A missing dataset config is generated first.\n\n"
+            f"methods:  {methods}\n"
+            f"profiles: {', '.join(sorted(PROFILES))} (cpu: small budget for a 2-core machine; "
+            "paper: the REST paper's text; rest-code: REST's released scripts)"
+        ),
+        epilog=(
+            "examples:\n"
+            "  biasbench run --method erm --ratio 1pct --seeds 1\n"
+            "  biasbench run --method reweighted_erm --seeds 3 --profile cpu\n"
+            "  biasbench run --method erm --steps 200 --results ./results   # a short budget (recorded)\n"
+            "  biasbench run --method rest --ratio 1pct --seeds 3            # at the profile's density (valid-chosen)\n"
+            "  biasbench run --method rigl --ratio 1pct --density sweep      # the 14 densities of REST Fig. 3"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--method", required=True, help=f"one of: {methods}")
+    r.add_argument("--dataset", default="cmnist", help="dataset to train on (default: cmnist)")
+    r.add_argument("--ratio", default="all", metavar="R", help="ratio(s), as for generate (default: all four)")
+    _add_seeds(r)
+    r.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper with a GPU, cpu without)")
+    _add_overrides(r)
+    r.add_argument("--density", metavar="D",
+                   help="sparse methods (rigl, rest): density of the prunable weights, a comma list, or 'sweep' for "
+                        "REST's 14 densities 0.0005..0.9, or 'rest-published' for REST Table 2's per ratio (default: the "
+                        "profile's density, chosen on validation by a sweep, else 0.1; see 'biasbench density')")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    add_data_dir(r)
+    r.add_argument("--data", metavar="PATH_OR_HUB_ID",
+                   help="a dataset folder, or a Hub dataset (hf://OWNER/NAME or OWNER/NAME), instead of --data-dir")
+    _add_source_dir(r)
+    add_results(r)
+    r.add_argument("--restart", action="store_true", help="ignore (and overwrite) existing checkpoints of unfinished runs")
+    r.set_defaults(func=_cmd_run)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="run a grid of methods x datasets x ratios x densities x seeds, locally, on Ray or on SLURM",
+        description=(
+            "Expand the grid into runs (the same configs and run ids as 'biasbench run'), skip the finished ones, "
+            "print the plan (runs, done, to do) and run the rest with a launcher, with a progress bar over runs. "
+            "Sparse methods (those that use a density) get one run per --densities value; dense methods ignore it. "
+            "Interrupted runs resume from their checkpoints: re-running a sweep is always safe.\n\n"
+            "launchers:\n"
+            "  local  a process pool on this machine, one process per core (or --max-parallel), torch threads\n"
+            "         split between them\n"
+            "  ray    one Ray task per run on the cluster at --address (default: start a local one); each task\n"
+            "         declares --cpus-per-run/--gpus-per-run and is retried if its worker or node is lost; records\n"
+            "         come back to this driver, which writes them, so no shared file system is needed\n"
+            "         (pip install 'biasbench[ray]')\n"
+            "  slurm  one submitit job array (RESULTS must be on a shared file system); preempted or timed-out\n"
+            "         tasks are requeued and resume from their checkpoints (pip install 'biasbench[slurm]')\n\n"
+            f"methods:  {methods} (or all)\n"
+            f"datasets: {datasets} (or all)"
+        ),
+        epilog=(
+            "examples:\n"
+            "  biasbench sweep --methods erm reweighted_erm --ratios all --seeds 3 --profile cpu\n"
+            "  biasbench sweep --methods rigl rest --ratios 1pct --densities sweep --dry-run   # the plan only\n"
+            "  biasbench sweep --methods all --launcher ray --address auto --cpus-per-run 2\n"
+            "  biasbench sweep --methods all --datasets cifar10c --profile paper --launcher slurm \\\n"
+            "      --gpus-per-run 1 --partition gpu --time-min 600 --max-parallel 16 --results /shared/results"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sw.add_argument("--methods", nargs="+", default=["all"], metavar="M", help="method names or 'all' (default: all)")
+    sw.add_argument("--datasets", nargs="+", default=["cmnist"], metavar="D", help="dataset names or 'all' (default: cmnist)")
+    sw.add_argument("--ratios", nargs="+", default=["all"], metavar="R", help="ratios as for generate, or 'all' (default: all four)")
+    _add_seeds(sw)
+    sw.add_argument("--densities", nargs="+", metavar="D",
+                    help="sparse methods: densities, 'sweep' for REST's 14 (0.0005..0.9), or 'rest-published' (default: "
+                         "the profile's density, chosen on validation)")
+    sw.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper when runs get a GPU, cpu otherwise)")
+    sw.add_argument("--launcher", choices=("local", "ray", "slurm"), default="local", help="where runs execute (default: local)")
+    sw.add_argument("--max-parallel", type=int, metavar="K", help="runs at once (default: local: one per core, 1 on a GPU; ray/slurm: no cap)")
+    add_results(sw)
+    sw.add_argument("--device", default="auto", help="auto (decided where each run executes), cpu, cuda or cuda:N (default: auto)")
+    sw.add_argument("--cpus-per-run", type=int, metavar="N", help="ray/slurm: CPUs (and torch threads) per run (default: 1)")
+    sw.add_argument("--gpus-per-run", type=float, metavar="G", help="ray/slurm: GPUs per run (default: 1 with --device cuda, else 0)")
+    sw.add_argument("--address", metavar="ADDR", help="ray: cluster address, e.g. auto or ray://head:10001 (default: start a local Ray)")
+    sw.add_argument("--partition", metavar="P", help="slurm: partition")
+    sw.add_argument("--time-min", type=int, default=240, metavar="M", help="slurm: time limit per task in minutes (default: 240)")
+    sw.add_argument("--no-wait", action="store_true", help="slurm: submit and return; re-run the sweep later to see progress")
+    _add_overrides(sw)
+    add_data_dir(sw)
+    _add_source_dir(sw)
+    sw.add_argument("--dry-run", action="store_true", help="print the plan and the runs to do; run nothing")
+    sw.set_defaults(func=_cmd_sweep)
