@@ -168,6 +168,26 @@ def provenance() -> dict:
             "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "machine": platform.machine()}
 
 
+def interleave(variants: dict, repeats: int) -> dict[str, list[float]]:
+    """Each variant once per round, `repeats` rounds: the machine's drift falls on all of them alike."""
+    rates: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            rates[name].append(fn())
+    return rates
+
+
+def print_rates(what: str, device: torch.device, args, rates: dict[str, list[float]]) -> dict[str, float]:
+    """The table (min / median / max img/s per variant); returns the medians."""
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"{what}, CMNIST 1pct, batch {BATCH}, device {device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; {args.steps} steps ({args.warmup} untimed), {args.repeats} repeats")
+    print(f"{'variant':<32}{'img/s min':>11}{'median':>9}{'max':>9}")
+    for k, v in rates.items():
+        print(f"{k:<32}{min(v):>11.0f}{med[k]:>9.0f}{max(v):>9.0f}")
+    return med
+
+
 def compute_only(steps: int, warmup: int, device: torch.device, channels_last: bool) -> float:
     from biasbench.training.models import create
 
@@ -249,19 +269,11 @@ def main() -> None:
         }
         for m in filter(None, args.methods.split(",")):
             variants[f"d_method_{m}"] = lambda m=m: ours(run_data, args.steps, args.warmup, device, tmp, m)
-        rates: dict[str, list[float]] = {k: [] for k in variants}
-        for _ in range(args.repeats):
-            for name, fn in variants.items():
-                rates[name].append(fn())
+        rates = interleave(variants, args.repeats)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"ERM, Simple CNN, CMNIST 1pct, batch {BATCH}, device {device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {args.steps} steps ({args.warmup} untimed), {args.repeats} repeats")
-    print(f"{'variant':<32}{'img/s min':>11}{'median':>9}{'max':>9}")
-    for k, v in rates.items():
-        print(f"{k:<32}{min(v):>11.0f}{med[k]:>9.0f}{max(v):>9.0f}")
+    med = print_rates("ERM, Simple CNN", device, args, rates)
     a, b, c = med["a_biasbench_trainer"], med["b_png_dataloader"], med["c_compute_only_channels_last"]
     print(f"(a)/(c) = {a / c:.2f} (target >= 0.95); (a)/(b) = {a / b:.2f} (target >= 1.2); "
           f"channels_last gain on (c): {c / med['c_compute_only_contiguous']:.2f}x")
@@ -270,8 +282,7 @@ def main() -> None:
         print(f"(d) {m}: step time {r:.2f}x ERM's (a)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "machine": platform.machine(), "steps": args.steps, "warmup": args.warmup, "rates": rates, "median": med,
+        **provenance(), "device": str(device), "steps": args.steps, "warmup": args.warmup, "rates": rates, "median": med,
         "step_time_vs_erm": step_time_vs_erm,
     }, indent=2) + "\n")
 
@@ -284,16 +295,8 @@ def mlp_report(args, run_data, device: torch.device, tmp: Path) -> None:
     }
     for m in filter(None, args.methods.split(",")):
         variants[f"d_method_{m}"] = lambda m=m: ours(run_data, args.steps, args.warmup, device, tmp, m, "disent")
-    rates: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(args.repeats):
-        for name, fn in variants.items():
-            rates[name].append(fn())
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"ERM, DisEnt's MLP (100-100-16), CMNIST 1pct, batch {BATCH}, device {device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; {args.steps} steps ({args.warmup} untimed), {args.repeats} repeats")
-    print(f"{'variant':<32}{'img/s min':>11}{'median':>9}{'max':>9}")
-    for k, v in rates.items():
-        print(f"{k:<32}{min(v):>11.0f}{med[k]:>9.0f}{max(v):>9.0f}")
+    rates = interleave(variants, args.repeats)
+    med = print_rates("ERM, DisEnt's MLP (100-100-16)", device, args, rates)
     a, e = med["a_biasbench_trainer"], med["e_bare_loop"]
     print(f"(a)/(e) = {a / e:.2f} (target >= 0.90)")
     step_time_vs_erm = {k[len("d_method_"):]: a / v for k, v in med.items() if k.startswith("d_method_")}

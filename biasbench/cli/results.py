@@ -192,6 +192,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_scope(parser: argparse.ArgumentParser, ratio_what: str) -> None:
+    """Which runs a one-cell reading command reads: --dataset, --ratio, --profile."""
+    parser.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    parser.add_argument("--ratio", default="1pct", metavar="R", help=f"{ratio_what} (default: 1pct)")
+    parser.add_argument("--profile", default="cpu", help="profile of the runs (default: cpu)")
+
+
 def register(sub) -> None:
     lb = sub.add_parser(
         "leaderboard",
@@ -257,9 +264,7 @@ def register(sub) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dsel.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
-    dsel.add_argument("--ratio", default="1pct", metavar="R", help="the sweep's ratio (default: 1pct)")
-    dsel.add_argument("--profile", default="cpu", help="profile of the runs (default: cpu)")
+    _add_scope(dsel, "the sweep's ratio")
     add_results(dsel)
     dsel.add_argument("--min-seeds", type=int, default=1, metavar="N",
                       help="only densities with at least N seeds may be chosen (default: 1)")
@@ -282,9 +287,7 @@ def register(sub) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bud.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
-    bud.add_argument("--ratio", default="1pct", metavar="R", help="ratio (default: 1pct)")
-    bud.add_argument("--profile", default="cpu", help="profile of the runs (default: cpu)")
+    _add_scope(bud, "ratio")
     bud.add_argument("--methods", nargs="+", default=["erm", "reweighted_erm", "rigl", "rest"], metavar="M",
                      help="methods (default: erm reweighted_erm rigl rest)")
     bud.add_argument("--budgets", nargs="+", type=int, default=[600, 1200, 2400, 4800], metavar="STEPS",
