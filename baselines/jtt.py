@@ -84,6 +84,13 @@ class JTT(ERM):
     def selectable(self, step: int) -> bool:
         return step > self.identify_steps
 
+    @classmethod
+    def selectable_entry(cls, record: dict, entry: dict) -> bool:
+        """Only the final model's evaluations, as `selectable` during training (from the recorded config)."""
+        c = record["config"]
+        identify = max(1, round(int(c["steps"]) * float(c["method_params"]["identify_fraction"])))
+        return entry["step"] > identify
+
     def state_dict(self) -> dict:
         if self.error is not None:
             return {"done": self.done, "error": self.error.clone()}

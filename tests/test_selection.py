@@ -53,3 +53,21 @@ def test_mean_of_the_last_evaluations_and_unknown_rules():
     for bad in ("best", "valid@0", "valid@x"):
         with pytest.raises(UserError, match="unknown selection"):
             selection.get(bad)
+
+
+@pytest.mark.parametrize("method", ["jtt", "mrm"])
+def test_a_methods_earlier_stages_are_never_chosen_at_read_time(method):
+    """JTT's identification model and MRM's stages 1-2 are evaluated but not selectable, from the config alone."""
+    steps = 10
+    params = {"identify_fraction": 0.2} if method == "jtt" else {"stage_lengths": [1.0, 1.0]}
+    first = 2 if method == "jtt" else 20  # the last step of the earlier stages
+
+    def entry(step, v):
+        return {"step": step, "valid": {"unbiased": v}, "test": {"unbiased": v}}
+
+    history = [entry(s, 0.9 if s <= first else 0.5 + s / 100) for s in range(1, first + steps + 1)]
+    record = {"method": method, "history": history, "config": {
+        "steps": steps, "method_params": params, "protocol": {"selection_metric": "unbiased", "headline": "unbiased"}}}
+    for rule in ("valid", "oracle", "last3"):
+        assert selection.choose(record, rule)["step"] > first, rule
+    assert selection.choose(record, "valid")["step"] == first + steps

@@ -157,6 +157,7 @@ def plot_vs_ratio(part: pd.DataFrame, title: str, out: Path) -> dict[str, tuple[
     ax.set_xscale("log")
     ratios = sorted(part["ratio_pct"].unique())
     ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # only the ratios are labelled
     ax.set_xlabel("bias-conflicting share of the training set (%)")
     ax.set_ylabel(f"{headline} test accuracy (%)")
     ax.grid(True, alpha=0.25)

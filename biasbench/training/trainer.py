@@ -233,8 +233,10 @@ def train(
             }
             loss_sum, loss_n = zero_loss(), 0
             method.on_evaluate(done, entry)
-            state["history"].append(entry)
             selectable = method.selectable(done)
+            if not selectable:
+                entry["selectable"] = False  # read-time selection skips it too (biasbench/results/selection.py)
+            state["history"].append(entry)
             if selectable and _better(entry, state["best_valid"], "valid", p.selection_metric):
                 state["best_valid"] = entry
             if selectable and _better(entry, state["best_test"], "test", p.headline):
