@@ -81,18 +81,10 @@ def _sweep_launcher(args: argparse.Namespace, results: Path):
         if value is not None and value < low:
             raise UserError(f"{flag} must be at least {low}, got {value}")
     gpus = args.gpus_per_run if args.gpus_per_run is not None else (1 if args.device.startswith("cuda") else 0)
-    if args.launcher == "local":
-        from biasbench.launch.local import LocalLauncher
+    from biasbench.launch import LaunchOptions, make
 
-        return LocalLauncher(args.max_parallel, args.device)
-    if args.launcher == "ray":
-        from biasbench.launch.ray_tasks import RayLauncher
-
-        return RayLauncher(args.address, args.cpus_per_run or 1, gpus, args.max_parallel, args.device)
-    from biasbench.launch.slurm import SlurmLauncher
-
-    return SlurmLauncher(results / "slurm", args.cpus_per_run or 1, int(gpus), args.max_parallel, args.device,
-                         args.partition, args.time_min, wait=not args.no_wait)
+    return make(args.launcher, LaunchOptions(results, args.device, args.max_parallel, args.cpus_per_run or 1, gpus,
+                                             args.address, args.partition, args.time_min, wait=not args.no_wait))
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -250,7 +242,9 @@ def register(sub) -> None:
                     help="sparse methods: densities, 'sweep' for REST's 14 (0.0005..0.9), or 'rest-published' (default: "
                          "the profile's density, chosen on validation)")
     sw.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper when runs get a GPU, cpu otherwise)")
-    sw.add_argument("--launcher", choices=("local", "ray", "slurm"), default="local", help="where runs execute (default: local)")
+    from biasbench.launch import REGISTRY as LAUNCHERS
+
+    sw.add_argument("--launcher", choices=tuple(LAUNCHERS), default="local", help="where runs execute (default: local)")
     sw.add_argument("--max-parallel", type=int, metavar="K", help="runs at once (default: local: one per core, 1 on a GPU; ray/slurm: no cap)")
     add_results(sw)
     sw.add_argument("--device", default="auto", help="auto (decided where each run executes), cpu, cuda or cuda:N (default: auto)")

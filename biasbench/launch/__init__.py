@@ -8,3 +8,55 @@ Every launcher runs `task.execute(run)` per run, which is `runner.run_many`
 for one ratio and one seed: a sweep adds scheduling, never another way to
 train or to name runs.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """What a launcher may be given (each takes what it understands)."""
+
+    results: Path
+    device: str = "auto"
+    max_parallel: int | None = None
+    cpus_per_run: int = 1
+    gpus_per_run: float = 0
+    address: str | None = None  # ray
+    partition: str | None = None  # slurm
+    time_min: int = 240  # slurm
+    wait: bool = True  # slurm
+
+
+def _local(o: LaunchOptions):
+    from biasbench.launch.local import LocalLauncher
+
+    return LocalLauncher(o.max_parallel, o.device)
+
+
+def _ray(o: LaunchOptions):
+    from biasbench.launch.ray_tasks import RayLauncher
+
+    return RayLauncher(o.address, o.cpus_per_run, o.gpus_per_run, o.max_parallel, o.device)
+
+
+def _slurm(o: LaunchOptions):
+    from biasbench.launch.slurm import SlurmLauncher
+
+    return SlurmLauncher(o.results / "slurm", o.cpus_per_run, int(o.gpus_per_run), o.max_parallel, o.device,
+                         o.partition, o.time_min, wait=o.wait)
+
+
+# name -> factory; a new launcher is one module plus one line here (modules are imported when chosen).
+REGISTRY: dict[str, Callable[[LaunchOptions], object]] = {"local": _local, "ray": _ray, "slurm": _slurm}
+
+
+def make(name: str, options: LaunchOptions):
+    from biasbench.errors import UserError
+
+    if name not in REGISTRY:
+        raise UserError(f"unknown launcher {name!r}; choose one of: {', '.join(REGISTRY)}")
+    return REGISTRY[name](options)
