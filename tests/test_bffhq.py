@@ -17,7 +17,7 @@ from biasbench.generators.build import generate
 from biasbench.hub.folder import DatasetFolder
 from biasbench.hub.read import read_arrays
 from biasbench.ratios import STANDARD_RATIOS, count_for
-from test_cli_errors import assert_one_line_error, run
+from helpers import assert_one_line_error, run
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_cli_errors import assert_one_line_error, run
-from test_sources_cifar10 import fake_batches, write_folder
+from helpers import assert_one_line_error, run
+from helpers import fake_batches, write_folder
 
 
 @pytest.fixture

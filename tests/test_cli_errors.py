@@ -6,24 +6,7 @@ import pytest
 
 from biasbench.cli import main
 from conftest import cli, synthetic_mnist, write_mnist
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse's own exits
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and "error" in lines[0]
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
+from helpers import run, assert_one_line_error
 
 
 @pytest.fixture

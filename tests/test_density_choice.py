@@ -11,7 +11,7 @@ from biasbench.protocol import DENSITY_PRIOR, PROFILES, REST_PUBLISHED_DENSITY
 from biasbench.results.density import choose, scores
 from biasbench.baselines import configure
 from biasbench.runconfig import resolve
-from test_cli_errors import assert_one_line_error, run
+from helpers import assert_one_line_error, run
 
 
 def rec(method, density, seed, valid, test, variant=None, profile="cpu"):
@@ -75,7 +75,7 @@ def test_density_command_prints_the_choice_and_rejects_an_empty_sweep(tmp_path, 
 
 def test_every_leaderboard_row_says_whether_its_method_trains_with_bias_labels():
     from biasbench.results.leaderboard import aggregate, runs_table
-    from test_report import record
+    from helpers import record
 
     methods = {"erm": "no", "reweighted_erm": "yes", "lff": "no", "disent": "no", "mrm": "no", "rigl": "no",
                "rest": "yes"}
@@ -104,7 +104,7 @@ def test_the_cpu_profiles_chosen_densities_are_what_the_committed_sweep_chooses_
 def test_a_run_at_a_former_default_density_is_read_as_a_density_variant_and_not_counted_twice():
     from biasbench.results.leaderboard import aggregate, runs_table
     from biasbench.runconfig import default_density
-    from test_report import record
+    from helpers import record
 
     chosen = default_density("cpu", "cmnist", "rest", "1pct")
     old_default = record("rest", "cmnist", "1pct", 41, 50.0, density=0.1234)  # variant '' when it ran

@@ -17,7 +17,7 @@ from biasbench.generators.build import generate
 from biasbench.hub.folder import DatasetFolder
 from biasbench.hub.read import read_arrays
 from conftest import synthetic_mnist, write_mnist
-from test_cli_errors import assert_one_line_error, run
+from helpers import assert_one_line_error, run
 
 RATIOS = [Decimal("0.01"), Decimal("0.05")]
 

@@ -51,7 +51,7 @@ def test_the_index_stream_gives_the_same_batches_with_its_order_on_a_device():
 
 
 def test_amp_on_a_cpu_run_is_a_one_line_error(capsys):
-    from test_cli_errors import assert_one_line_error, run
+    from helpers import assert_one_line_error, run
 
     code, _, err = run(capsys, "run", "--method", "erm", "--amp", "bf16", "--device", "cpu")
     assert_one_line_error(code, err, "--amp needs --device cuda")
@@ -68,7 +68,7 @@ def test_method_names_are_canonical():
 def test_a_contiguous_run_trains_and_records_its_memory_format(tmp_path):
     from biasbench.baselines import get as get_method
     from biasbench.training.trainer import train
-    from test_trainer import tiny_data
+    from helpers import tiny_data
 
     run = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1024, False, False, steps=4, eval_every=2,
                   channels_last=False)

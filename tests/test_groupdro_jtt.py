@@ -12,7 +12,7 @@ from biasbench.baselines import configure, get as get_method
 from biasbench.baselines.base import Batch, TrainInfo
 from biasbench.training.models import create
 from biasbench.training.trainer import train
-from test_trainer import tiny_data
+from helpers import tiny_data
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

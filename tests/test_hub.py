@@ -15,7 +15,7 @@ from biasbench.cli import main
 from biasbench.errors import UserError
 from biasbench.generators.build import generate
 from biasbench.hub import remote
-from test_cli_errors import assert_one_line_error, run
+from helpers import assert_one_line_error, run
 
 TOKEN = "hf_biasbenchTESTtoken0123456789secret"
 

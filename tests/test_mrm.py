@@ -14,7 +14,7 @@ from biasbench.baselines.mrm import MRM, hard_gumbel_sigmoid, stage_ends, top_sh
 from biasbench.errors import UserError
 from biasbench.baselines import configure
 from biasbench.training.trainer import train
-from test_trainer import tiny_data
+from helpers import tiny_data
 
 STEPS, EVERY, BATCH = 4, 2, 32  # stages: steps 1-4, 5-8, then the 4-step budget 9-12; evaluations every 2
 

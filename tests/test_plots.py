@@ -101,7 +101,7 @@ def test_leaderboard_draws_accuracy_against_ratio_and_cost_with_the_aggregated_v
 
     from biasbench.cli import main
     from biasbench.runconfig import default_density
-    from test_report import record
+    from helpers import record
 
     results = tmp_path / "res"
     (results / "runs").mkdir(parents=True)

@@ -10,31 +10,8 @@ from biasbench.cli import main
 from biasbench.results import reproduction
 from biasbench.results.published import PUBLISHED
 from biasbench.results.reproduction import FAILS, HOLDS, NOT_RUN, build, measured_from_records, verdict
-from test_cli_errors import assert_one_line_error, run
-
-METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy")
-
-
-def record(method: str, dataset: str, ratio: str, seed: int, acc: float, profile: str = "cpu", variant: str = "",
-           density: float | None = None, oracle: float | None = None) -> dict:
-    """A run record with just what the leaderboard reads; acc in % (all metrics equal)."""
-
-    def entry(value: float) -> dict:
-        metrics = {m: value / 100 for m in METRICS}
-        return {"step": 10, "test": metrics, "valid": metrics}
-
-    return {
-        "format": "biasbench-run/1", "run_id": f"{dataset}-{ratio}-{method}-{profile}-s{seed}-{variant}",
-        "method": method, "dataset": dataset, "ratio": ratio, "profile": profile, "variant": variant, "seed": seed,
-        "best_valid": entry(acc), "final": entry(acc), "best_test_oracle": entry(oracle if oracle is not None else acc),
-        "data": {"fingerprint": "f" * 64}, "config": {"protocol": {"headline": "unbiased"}, "density": density},
-        "accounting": {"density": density} if density is not None else {}, "params": 1, "git_commit": "abc",
-        "device": "cpu", "torch_version": "x", "finished_at": "2026-11-25T00:00:00Z",
-    }
-
-
-def seeds(method, dataset, ratio, values, **kw) -> list[dict]:
-    return [record(method, dataset, ratio, 41 + i, v, **kw) for i, v in enumerate(values)]
+from helpers import assert_one_line_error, run
+from helpers import record, seeds
 
 
 # ---- the rule --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from biasbench.cli import main
 from biasbench.generators.build import generate
-from test_cli_errors import assert_one_line_error, run
+from helpers import assert_one_line_error, run
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from biasbench.baselines import get as get_method
 from biasbench.errors import UserError
 from biasbench.results import selection
 from biasbench.training.trainer import train
-from test_trainer import tiny_cfg, tiny_data
+from helpers import tiny_cfg, tiny_data
 
 COMMITTED = Path(__file__).resolve().parents[1] / "leaderboard" / "runs" / "cmnist-cpu" / "runs"
 

@@ -15,17 +15,7 @@ from biasbench.errors import UserError
 from biasbench.sources import cifar10
 from biasbench.sources.common import md5_hex
 from conftest import SHARED_DATA
-
-
-def fake_batches(n: int = 20) -> dict[str, bytes]:
-    """Batches in the official format (protocol 2 dicts of numpy data + int labels)."""
-    out = {}
-    for k, name in enumerate(cifar10.OFFICIAL_MD5):
-        images = ((np.arange(n * 3072, dtype=np.int64) * (k + 3)) % 251).astype(np.uint8).reshape(n, 3072)
-        batch = {"batch_label": f"batch {k}", "labels": [(i + k) % 10 for i in range(n)], "data": images,
-                 "filenames": [f"img_{k}_{i}.png" for i in range(n)]}
-        out[name] = pickle.dumps(batch, protocol=2)
-    return out
+from helpers import fake_batches, write_folder
 
 
 @pytest.fixture
@@ -33,14 +23,6 @@ def official(monkeypatch):
     batches = fake_batches()
     monkeypatch.setattr(cifar10, "OFFICIAL_MD5", {k: md5_hex(v) for k, v in batches.items()})
     return batches
-
-
-def write_folder(path, batches):
-    folder = path / cifar10.FOLDER
-    folder.mkdir(parents=True)
-    for name, data in batches.items():
-        (folder / name).write_bytes(data)
-    return path
 
 
 def write_archive(path, batches):

@@ -19,7 +19,7 @@ from biasbench.training import flops
 from biasbench.training.models import create
 from biasbench.training.sparse import SparseEngine, SparseSettings, layer_densities, reset_state
 from biasbench.training.trainer import train
-from test_trainer import method_on_a_batch, tiny_data
+from helpers import method_on_a_batch, tiny_data
 
 
 class Tiny(nn.Module):

@@ -17,7 +17,7 @@ from biasbench.cli import main
 from biasbench.generators.build import generate
 from biasbench.launch.grid import SweepSpec, expand
 from biasbench.launch.sweep import execute
-from test_cli_errors import assert_one_line_error, run
+from helpers import assert_one_line_error, run
 
 RATIOS = [Decimal("0.01"), Decimal("0.05")]
 

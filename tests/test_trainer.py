@@ -11,50 +11,13 @@ from decimal import Decimal
 import pytest
 import torch
 
-from biasbench.baselines import configure, get as get_method
-from biasbench.data import TensorSplit
+from biasbench.baselines import get as get_method
 from biasbench.errors import UserError
 from biasbench.generators.build import generate
 from biasbench.training import checkpoint
-from biasbench.training.trainer import RunData, train
+from biasbench.training.trainer import train
 from conftest import REPO, cli
-
-
-def shortcut_split(n: int, conflict_share: float, seed: int) -> TensorSplit:
-    """2 classes; colour (bias) = red/green, digit-like cue = a faint bar; aligned: colour == label."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 2, (n,), generator=g)
-    conflicting = torch.rand(n, generator=g) < conflict_share
-    bias = torch.where(conflicting, 1 - labels, labels)
-    images = torch.zeros(n, 3, 16, 16, dtype=torch.uint8)
-    images[:, 0] = torch.where(bias == 0, 200, 20).view(-1, 1, 1).to(torch.uint8)
-    images[:, 1] = torch.where(bias == 1, 200, 20).view(-1, 1, 1).to(torch.uint8)
-    images[labels == 1, 2, 6:10, :] = 60  # the weak true signal
-    return TensorSplit(images, labels, bias, bias == labels, torch.arange(n), "x")
-
-
-def tiny_data() -> RunData:
-    return RunData(shortcut_split(1024, 0.02, 0), shortcut_split(256, 0.5, 1), shortcut_split(512, 0.5, 2), 2, 2)
-
-
-def tiny_cfg(method: str = "erm", steps: int = 12, seed: int = 41):
-    cls = get_method(method)
-    cfg = configure(method, "cmnist", Decimal("0.01"), seed, "cpu", 1024, steps=steps, eval_every=4)
-    return cfg, cls
-
-
-def method_on_a_batch(cfg, cls, n: int):
-    """(model in eval mode, the method around it, a batch of the first n training rows)."""
-    from biasbench.baselines.base import Batch, TrainInfo
-    from biasbench.training.models import create
-
-    data = tiny_data()
-    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels)
-    model = create("simple_cnn", 2)
-    model.eval()
-    x = data.train.images[:n].float() / 255
-    batch = Batch(x, data.train.labels[:n], data.train.bias[:n], data.train.aligned[:n], torch.arange(n))
-    return model, cls(model, cfg, info), batch
+from helpers import method_on_a_batch, tiny_cfg, tiny_data
 
 
 def test_erm_learns_the_colour_shortcut(tmp_path):

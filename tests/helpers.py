@@ -1,0 +1,114 @@
+"""Helpers the tests share (import from here, not from another test module)."""
+
+from __future__ import annotations
+
+import pickle
+from decimal import Decimal
+
+import numpy as np
+import torch
+
+from biasbench.baselines import configure, get as get_method
+from biasbench.cli import main
+from biasbench.data import TensorSplit
+from biasbench.sources import cifar10
+from biasbench.training.trainer import RunData
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's own exits
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "error" in lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def fake_batches(n: int = 20) -> dict[str, bytes]:
+    """Batches in the official format (protocol 2 dicts of numpy data + int labels)."""
+    out = {}
+    for k, name in enumerate(cifar10.OFFICIAL_MD5):
+        images = ((np.arange(n * 3072, dtype=np.int64) * (k + 3)) % 251).astype(np.uint8).reshape(n, 3072)
+        batch = {"batch_label": f"batch {k}", "labels": [(i + k) % 10 for i in range(n)], "data": images,
+                 "filenames": [f"img_{k}_{i}.png" for i in range(n)]}
+        out[name] = pickle.dumps(batch, protocol=2)
+    return out
+
+
+def write_folder(path, batches):
+    folder = path / cifar10.FOLDER
+    folder.mkdir(parents=True)
+    for name, data in batches.items():
+        (folder / name).write_bytes(data)
+    return path
+
+
+METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy")
+
+
+def record(method: str, dataset: str, ratio: str, seed: int, acc: float, profile: str = "cpu", variant: str = "",
+           density: float | None = None, oracle: float | None = None) -> dict:
+    """A run record with just what the leaderboard reads; acc in % (all metrics equal)."""
+
+    def entry(value: float) -> dict:
+        metrics = {m: value / 100 for m in METRICS}
+        return {"step": 10, "test": metrics, "valid": metrics}
+
+    return {
+        "format": "biasbench-run/1", "run_id": f"{dataset}-{ratio}-{method}-{profile}-s{seed}-{variant}",
+        "method": method, "dataset": dataset, "ratio": ratio, "profile": profile, "variant": variant, "seed": seed,
+        "best_valid": entry(acc), "final": entry(acc), "best_test_oracle": entry(oracle if oracle is not None else acc),
+        "data": {"fingerprint": "f" * 64}, "config": {"protocol": {"headline": "unbiased"}, "density": density},
+        "accounting": {"density": density} if density is not None else {}, "params": 1, "git_commit": "abc",
+        "device": "cpu", "torch_version": "x", "finished_at": "2026-11-25T00:00:00Z",
+    }
+
+
+def seeds(method, dataset, ratio, values, **kw) -> list[dict]:
+    return [record(method, dataset, ratio, 41 + i, v, **kw) for i, v in enumerate(values)]
+
+
+def shortcut_split(n: int, conflict_share: float, seed: int) -> TensorSplit:
+    """2 classes; colour (bias) = red/green, digit-like cue = a faint bar; aligned: colour == label."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    conflicting = torch.rand(n, generator=g) < conflict_share
+    bias = torch.where(conflicting, 1 - labels, labels)
+    images = torch.zeros(n, 3, 16, 16, dtype=torch.uint8)
+    images[:, 0] = torch.where(bias == 0, 200, 20).view(-1, 1, 1).to(torch.uint8)
+    images[:, 1] = torch.where(bias == 1, 200, 20).view(-1, 1, 1).to(torch.uint8)
+    images[labels == 1, 2, 6:10, :] = 60  # the weak true signal
+    return TensorSplit(images, labels, bias, bias == labels, torch.arange(n), "x")
+
+
+def tiny_data() -> RunData:
+    return RunData(shortcut_split(1024, 0.02, 0), shortcut_split(256, 0.5, 1), shortcut_split(512, 0.5, 2), 2, 2)
+
+
+def tiny_cfg(method: str = "erm", steps: int = 12, seed: int = 41):
+    cls = get_method(method)
+    cfg = configure(method, "cmnist", Decimal("0.01"), seed, "cpu", 1024, steps=steps, eval_every=4)
+    return cfg, cls
+
+
+def method_on_a_batch(cfg, cls, n: int):
+    """(model in eval mode, the method around it, a batch of the first n training rows)."""
+    from biasbench.baselines.base import Batch, TrainInfo
+    from biasbench.training.models import create
+
+    data = tiny_data()
+    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels)
+    model = create("simple_cnn", 2)
+    model.eval()
+    x = data.train.images[:n].float() / 255
+    batch = Batch(x, data.train.labels[:n], data.train.bias[:n], data.train.aligned[:n], torch.arange(n))
+    return model, cls(model, cfg, info), batch
