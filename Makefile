@@ -36,8 +36,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not ray and not slurm"
 
+# Every CPU benchmark, each writing benchmarks/results/*.json (commit, torch, threads, load). Pause other
+# work on the machine first: the numbers are only as quiet as the cores. benchmarks/device/ needs a GPU.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/train_throughput.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/train_throughput.py --mlp --steps 400 --warmup 20 --methods lff,disent
+	$(BIN)/python benchmarks/sparse_overhead.py
+	$(BIN)/python benchmarks/cifar10c.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_ROOT) build *.egg-info

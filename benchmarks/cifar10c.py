@@ -22,7 +22,6 @@ import argparse
 import cProfile
 import json
 import os
-import platform
 import pstats
 import shutil
 import statistics
@@ -159,8 +158,9 @@ def main() -> None:
               f"-> 2 workers {summary['speedup_2_workers']:.2f}x faster (target >= 1.8x)")
         print(f"CPU-s, --ratio all: 1 worker {summary['cpu_s_1w']:.1f}, 2 workers {summary['cpu_s_2w']:.1f}; "
               f"stage split predicts {summary['predicted_speedup_2_free_cores']:.2f}x on 2 free cores")
-    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    from provenance import provenance
+
+    meta = {**provenance(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "corruptions": table, "runs": runs, "summary": summary}, indent=2) + "\n")
     print(f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")

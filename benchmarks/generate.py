@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -136,7 +135,9 @@ def main() -> None:
         lff = rows[-1]
         print(f"speed-up over LfF (median wall): {lff['wall_median_s'] / best['wall_median_s']:.1f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    from provenance import provenance
+
+    meta = provenance()
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     print(f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
 

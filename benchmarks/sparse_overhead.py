@@ -185,7 +185,10 @@ def main() -> None:
             "max_abs_diff": float((ref - got).abs().max()),
         }
 
+    from provenance import provenance
+
     result = {
+        **provenance(),
         "model": args.model,
         "image_size": image,
         "batch": 256,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import statistics
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from provenance import provenance
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -152,20 +153,6 @@ def bare_loop(data, steps: int, warmup: int, device: torch.device, profile: str)
         float(loss.detach())  # the trainer reads the loss every step too
         times.append(time.perf_counter())
     return BATCH * (len(times) - 1 - warmup) / (times[-1] - times[warmup])
-
-
-def provenance() -> dict:
-    """Commit, torch, threads and machine load: what every benchmark JSON records."""
-    import os
-    import subprocess
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"commit": commit, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "machine": platform.machine()}
 
 
 def interleave(variants: dict, repeats: int) -> dict[str, list[float]]:
