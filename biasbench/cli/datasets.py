@@ -64,7 +64,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     path = fetch(repo, args.revision) if repo else Path(args.source)
     checks = verify.verify(path)
     if args.regenerate:
-        checks += verify.verify_by_regenerating(path, Path(args.source_dir) if args.source_dir else None, default_workers())
+        from biasbench.generators.regenerate import verify_by_regenerating
+
+        checks += verify_by_regenerating(path, Path(args.source_dir) if args.source_dir else None, default_workers())
     for check in checks:
         print(check.line())
     bad = [c for c in checks if not c.ok]

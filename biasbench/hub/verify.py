@@ -10,7 +10,6 @@ and its fingerprints compared too.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,29 +104,5 @@ def verify(path: Path) -> list[Check]:
                 check.problems.append(f"{split} content fingerprint differs from the manifest")
         if config_fingerprint({k: v["fingerprint"] for k, v in splits.items()}) != info["fingerprint"]:
             check.problems.append("config fingerprint is not the hash of its split fingerprints")
-        checks.append(check)
-    return checks
-
-
-def verify_by_regenerating(path: Path, source_dir: Path | None, workers: int) -> list[Check]:
-    """Rebuild the manifest's configs from sources (same seed) and compare content fingerprints."""
-    from biasbench.generators.build import generate
-    from biasbench.ratios import ratio_from_config
-
-    manifest = load_manifest(path)
-    names = list(manifest["configs"])
-    if not names:
-        return []
-    unit = json.loads((Path(path) / "data" / names[0] / "unit.json").read_text())
-    seed = int(unit["params"]["seed"])
-    with tempfile.TemporaryDirectory(prefix="bb-regenerate-") as tmp:
-        report = generate(manifest["dataset"], [ratio_from_config(n) for n in names], Path(tmp), seed, source_dir,
-                          allow_unverified=not unit["provenance"].get("verified", True), workers=workers)
-        rebuilt = json.loads((report.path / MANIFEST).read_text())["configs"]
-    checks = []
-    for name in names:
-        check = Check(f"{name} (regenerated)")
-        if rebuilt.get(name, {}).get("fingerprint") != manifest["configs"][name]["fingerprint"]:
-            check.problems.append("rebuilt from sources, the content fingerprint differs")
         checks.append(check)
     return checks

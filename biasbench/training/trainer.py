@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from biasbench.baselines.base import Batch, Method, TrainInfo
+from biasbench.training.method import Batch, Method, TrainInfo
 from biasbench.data import TensorSplit
 from biasbench.errors import UserError
 from biasbench.progress import SILENT, Reporter
