@@ -5,8 +5,7 @@ shortcut first; samples it finds hard relative to the debiased model are the
 bias-conflicting ones, and they get the large weights
 W = L_b / (L_b + L_d + 1e-8), from per-sample loss EMAs normalised by their
 class-wise max. Facts from alinlab/LfF (module/loss.py, util.py, train.py)
-and kakaoenterprise/Learning-Debiased-Disentangled (learner.py, util.py),
-read 2026-11-25.
+and kakaoenterprise/Learning-Debiased-Disentangled (learner.py, util.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ W CE(C_i(z)) + l_dis GCE(C_b(z)) + l_swap [W CE(C_i(z_swap)) + l_swap_align GCE(
 Predictions: C_i([z_i, z_b]). The lr is multiplied by lr_gamma every
 lr_decay_step steps once curr_step is reached (StepLR stepped from
 curr_step on). Facts from kakaoenterprise/Learning-Debiased-Disentangled:
-learner.py train_ours / evaluate_ours, read 2026-11-25; hyperparameters in
+learner.py train_ours / evaluate_ours; hyperparameters in
 `DisEntParams` below.
 
 Deviations, both for exact resumption: the permutation is drawn from a

@@ -3,7 +3,7 @@
 Three stages; stage 3, the subnetwork MRM reports, trains the common budget
 `cfg.steps`, and stages 1-2 come before it (`MRMParams.stage_lengths`, each
 one common budget by default; the numbers and their sources are in
-biasbench/protocol.py), so a run is `total_steps()` optimizer steps:
+`MRMParams` below), so a run is `total_steps()` optimizer steps:
 1. ERM on the full model from its initial weights w0 (kept from construction).
 2. Module structure probe: the model is frozen (weights, biases, BN
    statistics) and run in eval mode; one logit pi per prunable weight (the sparse engine's
@@ -81,8 +81,8 @@ class MRMParams:
 
     MRM's released code could not be read here (not in the stored index), so
     the probe's numbers are those of the probing method MRM builds on,
-    Csordas et al.'s differentiable weight masks (RobertCsordas/modules, read
-    2026-11-25): hard Gumbel-sigmoid masks with straight-through gradients,
+    Csordas et al.'s differentiable weight masks (RobertCsordas/modules):
+    hard Gumbel-sigmoid masks with straight-through gradients,
     temperature 1 (framework/layers/gumbel_sigmoid.py); logits initialised to
     2.0 (main.py `-mask_init`; sigmoid(2) = 0.88 kept); the penalty alpha x sum
     of the logits with alpha 1e-4 (main.py `-mask_loss_weight` default, also

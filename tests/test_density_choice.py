@@ -84,7 +84,7 @@ def test_every_leaderboard_row_says_whether_its_method_trains_with_bias_labels()
 
 
 def test_the_cpu_profiles_chosen_densities_are_what_the_committed_sweep_chooses_on_valid():
-    """The constant in protocol.py is re-derived from the committed records: a sweep that grows and changes
+    """The constant in protocol/profiles.py is re-derived from the committed records: a sweep that grows and changes
     its choice makes this fail until the constant (and the runs at it) follow."""
     from conftest import REPO
 

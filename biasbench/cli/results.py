@@ -255,7 +255,7 @@ def register(sub) -> None:
             "Read a density sweep's run records and print, per sparse method and density, the mean valid score (the "
             "profile's selection metric at each run's best-valid evaluation) and, beside it, the test score; then the "
             "density with the best mean valid score per method (ties: the lower density). Test numbers are never "
-            "used to choose. A profile's default density (`chosen_density` in biasbench/protocol.py) is set from this."
+            "used to choose. A profile's default density (`chosen_density` in biasbench/protocol/profiles.py) is set from this."
         ),
         epilog=(
             "example:\n"

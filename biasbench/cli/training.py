@@ -167,7 +167,7 @@ def register(sub) -> None:
         help="train a method under the common protocol and record the results",
         description=(
             "Train METHOD on DATASET at each ratio and seed under a named protocol profile "
-            "(every number in biasbench/protocol.py). Each run is recorded as one JSON file in "
+            "(every number in biasbench/protocol/). Each run is recorded as one JSON file in "
             "RESULTS/runs/, keyed by a hash of its full config and the dataset fingerprint; a "
             "finished run is skipped, an interrupted one resumes from its last checkpoint. "
             "A missing dataset config is generated first.\n\n"

@@ -129,7 +129,7 @@ def _later_cells() -> list[Published]:
 
 PUBLISHED: tuple[Published, ...] = tuple(_rest_cells() + _later_cells())
 
-# Where the REST paper's text and its released code disagree (PROTOCOL.md, biasbench/protocol.py):
+# Where the REST paper's text and its released code disagree (PROTOCOL.md, biasbench/protocol/profiles.py):
 # (topic, paper text, released code, what biasbench does).
 PROTOCOL_DIFFERENCES: tuple[tuple[str, str, str, str], ...] = (
     ("optimizer", "Adam (0.9, 0.999)", "SGD, momentum 0.9",
