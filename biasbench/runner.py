@@ -1,7 +1,8 @@
 """Running a method over ratios and seeds: data, configs, the trainer, the run store.
 
-This is the local launcher; `biasbench run` calls it and the distributed
-launchers (later) run the same `run_one` per task.
+Every launcher's task (launch/task.py) calls `run_many` for one ratio and one
+seed; `biasbench run` and `biasbench sweep` both reach it through a plan and a
+launcher, so there is one way to train and to name a run.
 """
 
 from __future__ import annotations

@@ -179,3 +179,22 @@ def test_one_seed_has_no_std_and_the_markdown_says_n_1(results):
     assert set(table["n_seeds"]) == {1} and table["test_unbiased_std"].isna().all()
     md = leaderboard.markdown(table)
     assert "±" not in md.replace("mean ± std", "") and "(n=1)" in md
+
+
+def test_run_is_a_one_method_sweep_through_the_launcher(data_root, tmp_path, monkeypatch):
+    """`run` and `sweep` share one path: run plans the grid and trains each run with the local launcher's task."""
+    from biasbench.launch import local
+
+    seen, original = [], local.execute
+
+    def spy(run, device, threads, reporter):
+        seen.append(run.run_id)
+        return original(run, device, threads, reporter)
+
+    monkeypatch.setattr(local, "execute", spy)
+    out = tmp_path / "res"
+    assert main(base(data_root, out, "--method", "erm", "--seeds", "1")) == 0
+    assert sorted(seen) == sorted(p.stem for p in (out / "runs").glob("*.json")) and len(seen) == 2
+    main(["sweep", "--methods", "erm", "--ratios", "1pct", "5pct", "--seeds", "1", "--steps", "3", "--eval-every", "3",
+          "--device", "cpu", "--max-parallel", "1", "--data-dir", str(data_root), "--results", str(out)])
+    assert len(seen) == 2, "sweep did not find run's records under the same run ids"

@@ -16,8 +16,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.paths import data_root
     from biasbench.ratios import parse_ratios
     from biasbench.results import leaderboard
+    from biasbench.launch import LaunchOptions, grid, make, sweep
+    from biasbench.results.store import RunStore
     from biasbench.runconfig import get_protocol, parse_densities, profile_seeds
-    from biasbench.runner import RunRequest, run_many
 
     from biasbench.baselines import canonical
 
@@ -50,17 +51,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         repo = hub_repo_id(args.data)
         data_path = fetch(repo) if repo else Path(args.data)
         _check_dataset_folder(data_path, gen.name)
-    root = data_root(args.data_dir)
-    request = RunRequest(
-        method=args.method, dataset=gen.name, ratios=ratios, seeds=seeds, profile=profile, data_root=root,
-        results=Path(args.results), device=device, steps=args.steps, beta=args.beta, eval_every=args.eval_every,
-        source_dir=Path(args.source_dir) if args.source_dir else None, restart=args.restart, data_path=data_path,
+    # One execution path: `run` is a one-method sweep (plan -> local launcher in this process -> store).
+    spec = grid.SweepSpec(
+        methods=[args.method], datasets=[gen.name], ratios=ratios, n_seeds=args.seeds, profile=profile,
+        data_root=data_root(args.data_dir), results=Path(args.results), densities=tuple(densities), steps=args.steps,
+        eval_every=args.eval_every, beta=args.beta, source_dir=Path(args.source_dir) if args.source_dir else None,
         amp=_amp(args, device.type), cudnn_benchmark=args.cudnn_benchmark, channels_last=not args.contiguous,
+        data_path=data_path, restart=args.restart,
     )
-    records = []
-    for density in densities:
-        request.density = density
-        records += run_many(request, _TqdmReporter())
+    reporter = _TqdmReporter()
+    plan = grid.expand(spec, reporter)
+    for run in plan.runs:
+        if run.run_id in plan.done:
+            reporter.info(f"{run.run_id}: finished before, skipped")
+    launcher = make("local", LaunchOptions(Path(args.results), str(device), max_parallel=1, reporter=reporter))
+    outcome = sweep.execute(plan, launcher, Path(args.results))
+    if outcome.errors:
+        raise outcome.errors[0]  # a UserError (a damaged checkpoint) is the CLI's one-line message; a bug keeps its traceback
+    store = RunStore(Path(args.results))
+    records = [r for r in (store.load(run.run_id) for run in plan.runs) if r is not None]
+    if not records:
+        return 1
     runs, _ = leaderboard.runs_table(records, "valid")
     table = leaderboard.aggregate(runs, "valid")
     print(f"\n{args.method} on {gen.name}, profile {profile}; test metrics (%) at the best-valid evaluation, "

@@ -29,12 +29,15 @@ class LaunchOptions:
     partition: str | None = None  # slurm
     time_min: int = 240  # slurm
     wait: bool = True  # slurm
+    reporter: object = None  # local, one worker: per-run progress in this process (a progress.Reporter)
 
 
 def _local(o: LaunchOptions):
     from biasbench.launch.local import LocalLauncher
 
-    return LocalLauncher(o.max_parallel, o.device)
+    from biasbench.progress import SILENT
+
+    return LocalLauncher(o.max_parallel, o.device, o.reporter or SILENT)
 
 
 def _ray(o: LaunchOptions):

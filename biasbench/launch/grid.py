@@ -41,6 +41,8 @@ class SweepSpec:
     amp: str | None = None
     cudnn_benchmark: bool = False
     channels_last: bool = True
+    data_path: Path | None = None  # `run --data`: one given dataset folder (never generated into)
+    restart: bool = False  # `run --restart`: discard the checkpoints of unfinished runs
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def expand(spec: SweepSpec, reporter: Reporter = SILENT) -> Plan:
             device=torch.device("cpu"), steps=spec.steps, beta=spec.beta, eval_every=spec.eval_every,
             amp=spec.amp, cudnn_benchmark=spec.cudnn_benchmark, channels_last=spec.channels_last,
             source_dir=Path(spec.source_dir).absolute() if spec.source_dir else None,
+            data_path=Path(spec.data_path).absolute() if spec.data_path else None, restart=spec.restart,
         )
         folder = ensure_configs(base, reporter)  # all missing ratios in one generation
         configs = {c.name: c for c in folder.configs()}

@@ -4,7 +4,8 @@ K worker processes (default: one per core, at most one per run) each train
 one run at a time with cores // K torch threads, so the pool never asks for
 more threads than there are cores. Workers are spawned, not forked: a
 forked child inherits the parent's OpenMP state, which can deadlock torch.
-With one worker the runs train in this process (no start-up cost).
+With one worker the runs train in this process (no start-up cost), with
+the caller's reporter: `biasbench run` shows each run's progress this way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from biasbench.launch.grid import PlannedRun
 from biasbench.launch.task import execute
 from biasbench.parallel import default_workers
+from biasbench.progress import SILENT, Reporter
 
 
 def pool_shape(n_runs: int, max_parallel: int | None, device: str, cores: int | None = None) -> tuple[int, int]:
@@ -34,8 +36,8 @@ def pool_shape(n_runs: int, max_parallel: int | None, device: str, cores: int | 
 class LocalLauncher:
     name = "local"
 
-    def __init__(self, max_parallel: int | None = None, device: str = "auto"):
-        self.max_parallel, self.device = max_parallel, device
+    def __init__(self, max_parallel: int | None = None, device: str = "auto", reporter: Reporter = SILENT):
+        self.max_parallel, self.device, self.reporter = max_parallel, device, reporter
 
     def describe(self, n_runs: int) -> str:
         workers, threads = pool_shape(n_runs, self.max_parallel, self.device)
@@ -46,7 +48,8 @@ class LocalLauncher:
         if workers == 1:
             for run in runs:
                 try:
-                    yield run, execute(run, self.device, threads)
+                    # this process's own thread count stands (OMP_NUM_THREADS, a caller's setting)
+                    yield run, execute(run, self.device, None, self.reporter)
                 except Exception as exc:  # one failed run does not stop the sweep
                     yield run, exc
             return

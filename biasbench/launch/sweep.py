@@ -29,6 +29,7 @@ class Launcher(Protocol):
 class SweepOutcome:
     finished: list[dict] = field(default_factory=list)
     failed: list[tuple[PlannedRun, str]] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)  # beside `failed`, for a caller that re-raises
 
 
 def _message(exc: BaseException) -> str:
@@ -48,6 +49,7 @@ def execute(plan: Plan, launcher: Launcher, results: Path, reporter: Reporter = 
         for run, result in launcher.run(todo):
             if isinstance(result, BaseException):
                 outcome.failed.append((run, _message(result)))
+                outcome.errors.append(result)
             else:
                 if store.load(run.run_id) is None:
                     store.save(result)  # the worker's file system may not be ours
