@@ -220,7 +220,7 @@ def main() -> None:
     from biasbench import data as tensors
     from biasbench.generators.build import generate
     from biasbench.runner import load_run_data
-    from biasbench.hub.folder import DatasetFolder
+    from biasbench.dataset_format.folder import DatasetFolder
 
     tmp = Path(tempfile.mkdtemp(prefix="bb-throughput-"))
     try:

@@ -24,8 +24,8 @@ import torch
 
 from biasbench import atomic
 from biasbench.errors import UserError
-from biasbench.hub.folder import DatasetFolder
-from biasbench.hub.read import SplitArrays, find_split, read_arrays
+from biasbench.dataset_format.folder import DatasetFolder
+from biasbench.dataset_format.read import SplitArrays, find_split, read_arrays
 from biasbench.paths import data_root, dataset_dir
 from biasbench.protocol import CANONICAL_SEED
 from biasbench.ratios import parse_ratio

@@ -39,9 +39,9 @@ import numpy as np
 from biasbench import atomic
 from biasbench.digest import sha256_file
 from biasbench.errors import UserError
-from biasbench.hub.folder import Config, DatasetFolder
-from biasbench.hub.parquet import read_split
-from biasbench.hub.png import decode
+from biasbench.dataset_format.folder import Config, DatasetFolder
+from biasbench.dataset_format.parquet import read_split
+from biasbench.dataset_format.png import decode
 from biasbench.ratios import ratio_from_config
 
 FORMATS = ("disent", "lff")

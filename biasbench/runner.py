@@ -19,7 +19,7 @@ import torch
 from biasbench import __version__, atomic
 from biasbench import data as tensors
 from biasbench.errors import UserError
-from biasbench.hub.folder import DatasetFolder
+from biasbench.dataset_format.folder import DatasetFolder
 from biasbench.paths import dataset_dir
 from biasbench.progress import SILENT, Reporter
 from biasbench.ratios import config_name

@@ -7,10 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from biasbench.hub.card import CardMeta
-from biasbench.hub.folder import Config
-from biasbench.hub.parquet import SplitRows
-from biasbench.hub.schema import Schema
+from biasbench.dataset_format.card import CardMeta
+from biasbench.dataset_format.folder import Config
+from biasbench.dataset_format.parquet import SplitRows
+from biasbench.dataset_format.schema import Schema
 from biasbench.progress import Reporter
 
 

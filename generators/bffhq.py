@@ -22,11 +22,11 @@ import numpy as np
 from biasbench.errors import UserError
 from biasbench.generators.assign import rank_within_class
 from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
-from biasbench.hub.card import CardMeta, counts_table
-from biasbench.hub.folder import Config
-from biasbench.hub.parquet import SplitRows
-from biasbench.hub.png import encode_rgb
-from biasbench.hub.schema import Schema
+from biasbench.dataset_format.card import CardMeta, counts_table
+from biasbench.dataset_format.folder import Config
+from biasbench.dataset_format.parquet import SplitRows
+from biasbench.dataset_format.png import encode_rgb
+from biasbench.dataset_format.schema import Schema
 from biasbench.parallel import ordered_map
 from biasbench.progress import Reporter
 from biasbench.protocol import BFFHQ, CANONICAL_SEED, BFFHQProtocol
@@ -36,7 +36,7 @@ from biasbench.sources.bffhq import BFFHQRelease, FFHQSource, resolve_bffhq
 GENERATOR_VERSION = 1
 CHUNK = 64  # images per worker task (a 128x128 face: ~1 ms to decode, ~2 ms to encode)
 RELEASE_RATIO = Decimal("0.005")
-PNG_FILTER = 2  # "Up": a quarter smaller than no filter on photos (biasbench.hub.png)
+PNG_FILTER = 2  # "Up": a quarter smaller than no filter on photos (biasbench.dataset_format.png)
 GROUPS = ("young female", "young male", "old female", "old male")  # index = 2 x age + gender
 
 LICENCE_NOTICE = (

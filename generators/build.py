@@ -1,6 +1,6 @@
 """The build loop every generator shares: lock, skip what exists, write units, rebuild the card.
 
-Interruption safety comes from the folder's unit model (biasbench.hub.folder):
+Interruption safety comes from the folder's unit model (biasbench.dataset_format.folder):
 units appear by rename, the card and manifest are rebuilt from what is on
 disk at the end of every run, and leftovers of a killed run are removed by
 the next one.
@@ -22,8 +22,8 @@ import pyarrow
 from biasbench import __version__, atomic
 from biasbench.errors import UserError
 from biasbench.generators import get
-from biasbench.hub import card
-from biasbench.hub.folder import COMMON, DatasetFolder, params_hash
+from biasbench.dataset_format import card
+from biasbench.dataset_format.folder import COMMON, DatasetFolder, params_hash
 from biasbench.paths import dataset_dir
 from biasbench.progress import SILENT, Reporter
 from biasbench.ratios import config_name

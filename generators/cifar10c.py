@@ -19,9 +19,9 @@ from biasbench import rng
 from biasbench.generators.assign import Assignment
 from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
-from biasbench.hub.card import CardMeta, counts_table
-from biasbench.hub.folder import Config
-from biasbench.hub.schema import Schema
+from biasbench.dataset_format.card import CardMeta, counts_table
+from biasbench.dataset_format.folder import Config
+from biasbench.dataset_format.schema import Schema
 from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CIFAR10C, CIFAR10CProtocol
 from biasbench.sources.cifar10 import CIFAR10, resolve_cifar10

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from biasbench import rng
-from biasbench.hub.card import CardMeta, counts_table
-from biasbench.hub.folder import Config
-from biasbench.hub.schema import Schema
+from biasbench.dataset_format.card import CardMeta, counts_table
+from biasbench.dataset_format.folder import Config
+from biasbench.dataset_format.schema import Schema
 from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CMNIST, CMNISTProtocol
 from biasbench.sources.mnist import MNIST, resolve_mnist

@@ -1,7 +1,7 @@
 """`biasbench verify --regenerate`: rebuild a folder's configs from sources and compare fingerprints.
 
 It lives with the generators (it builds), above the dataset format it checks, so that the format
-(biasbench/hub) never imports a generator.
+(biasbench/dataset_format) never imports a generator.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 from biasbench.generators.build import generate
-from biasbench.hub.folder import MANIFEST
-from biasbench.hub.verify import Check, load_manifest
+from biasbench.dataset_format.folder import MANIFEST
+from biasbench.dataset_format.verify import Check, load_manifest
 from biasbench.ratios import ratio_from_config
 
 

@@ -15,8 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from biasbench.hub.parquet import SplitRows
-from biasbench.hub.png import encode_rgb
+from biasbench.dataset_format.parquet import SplitRows
+from biasbench.dataset_format.png import encode_rgb
 from biasbench.parallel import ordered_map
 from biasbench.progress import Reporter
 

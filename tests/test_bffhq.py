@@ -14,8 +14,8 @@ from bffhq_fixtures import SMALL, default_rows, make_release, write_ffhq
 from biasbench.errors import UserError
 from biasbench.generators import bffhq
 from biasbench.generators.build import generate
-from biasbench.hub.folder import DatasetFolder
-from biasbench.hub.read import read_arrays
+from biasbench.dataset_format.folder import DatasetFolder
+from biasbench.dataset_format.read import read_arrays
 from biasbench.ratios import STANDARD_RATIOS, count_for
 from helpers import assert_one_line_error, run
 
@@ -239,7 +239,7 @@ def test_up_filtered_png_decodes_to_the_same_pixels_and_is_smaller_on_smooth_ima
     import io
     import zlib
 
-    from biasbench.hub.png import encode_rgb
+    from biasbench.dataset_format.png import encode_rgb
 
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (3, 17, 13, 3), dtype=np.uint8)

@@ -14,7 +14,7 @@ import torch
 from biasbench import data
 from biasbench.errors import UserError
 from biasbench.generators.build import generate
-from biasbench.hub.png import encode_rgb
+from biasbench.dataset_format.png import encode_rgb
 
 
 @pytest.fixture(scope="module")

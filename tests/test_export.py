@@ -14,8 +14,8 @@ from bffhq_fixtures import SMALL, default_rows, write_ffhq
 from biasbench.errors import UserError
 from biasbench.export import export, lff_tag
 from biasbench.generators.build import generate
-from biasbench.hub.folder import DatasetFolder
-from biasbench.hub.read import read_arrays
+from biasbench.dataset_format.folder import DatasetFolder
+from biasbench.dataset_format.read import read_arrays
 from conftest import synthetic_mnist, write_mnist
 from helpers import assert_one_line_error, run
 
@@ -141,7 +141,7 @@ def test_export_cli(capsys, cmnist, tmp_path):
 
 
 def test_lff_tags_are_lffs_dataset_tags():
-    from biasbench.hub.folder import Config
+    from biasbench.dataset_format.folder import Config
     from biasbench.protocol import CIFAR10C
 
     cifar = Config("0.5pct", {"params": {"corruptions": list(CIFAR10C.type0), "severity": 5}}, {})

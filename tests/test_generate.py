@@ -14,8 +14,8 @@ import yaml
 
 from biasbench.errors import UserError
 from biasbench.generators.build import generate
-from biasbench.hub.folder import DatasetFolder
-from biasbench.hub.read import read_arrays
+from biasbench.dataset_format.folder import DatasetFolder
+from biasbench.dataset_format.read import read_arrays
 from biasbench.protocol import CMNIST
 from biasbench.ratios import parse_ratios
 from conftest import cli, synthetic_mnist, write_mnist
@@ -198,7 +198,7 @@ def test_changed_source_refuses_without_force(fixture_mnist, tmp_path):
 KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    from biasbench.hub import folder, parquet
+    from biasbench.dataset_format import folder, parquet
     target, n = sys.argv[1], int(sys.argv[2])
     calls = [0]
     def hook(original):

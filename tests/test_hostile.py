@@ -183,7 +183,7 @@ def shard_missing_columns(c: Ctx) -> None:
 
 
 def run_id(c: Ctx, method: str = "erm") -> str:
-    from biasbench.hub.folder import DatasetFolder
+    from biasbench.dataset_format.folder import DatasetFolder
     from biasbench.baselines import configure
 
     (config,) = DatasetFolder(c.ds, "cmnist").configs()
@@ -337,8 +337,8 @@ def nothing(c: Ctx) -> None:
 # ---- checks after a row --------------------------------------------------------------------------
 
 def cache_rebuilt(c: Ctx) -> None:
-    from biasbench.hub.folder import DatasetFolder
-    from biasbench.hub.read import read_arrays
+    from biasbench.dataset_format.folder import DatasetFolder
+    from biasbench.dataset_format.read import read_arrays
 
     truth = read_arrays(DatasetFolder(c.ds, "cmnist"), Decimal("0.01"), "train")
     with np.load(c.notes["cache"]) as z:
@@ -556,7 +556,7 @@ def test_the_table_is_large_enough():
 KILL_AFTER_SHARDS = textwrap.dedent(
     """
     import os, signal, sys
-    from biasbench.hub import parquet
+    from biasbench.dataset_format import parquet
     n, calls = int(sys.argv[1]), [0]
     original = parquet.write_split
     def wrapped(*a, **k):
@@ -577,7 +577,7 @@ KILL_AFTER_SHARDS = textwrap.dedent(
 def test_kill_9_during_a_forced_rebuild_never_leaves_a_mixed_config_that_load_dataset_reads(tmp_path, n):
     from datasets import load_dataset
 
-    from biasbench.hub.folder import DatasetFolder
+    from biasbench.dataset_format.folder import DatasetFolder
 
     first = write_mnist(tmp_path / "a", synthetic_mnist(7000, 1000))
     arrays = synthetic_mnist(7000, 1000)

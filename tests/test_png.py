@@ -3,7 +3,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from biasbench.hub.png import decode, encode_rgb
+from biasbench.dataset_format.png import decode, encode_rgb
 
 
 def test_encoded_pngs_decode_to_the_same_pixels_with_pil():

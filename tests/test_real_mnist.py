@@ -84,7 +84,7 @@ def test_erm_learns_the_colour_and_reweighting_counters_it_on_real_cmnist(canoni
 
 def test_run_generates_missing_ratios_first_in_one_go(tmp_path, capsys):
     from biasbench.cli import main
-    from biasbench.hub.folder import DatasetFolder
+    from biasbench.dataset_format.folder import DatasetFolder
 
     argv = ["run", "--method", "erm", "--ratio", "1pct,5pct", "--seeds", "1", "--steps", "2", "--device", "cpu",
             "--data-dir", str(tmp_path / "data"), "--source-dir", str(SHARED_MNIST), "--results", str(tmp_path / "r")]

@@ -96,7 +96,7 @@ def _names(values: list[str], known: list[str], what: str) -> list[str]:
 
 def _dataset_folder(dataset: str, data_dir: str | None):
     from biasbench.generators import get
-    from biasbench.hub.folder import DatasetFolder
+    from biasbench.dataset_format.folder import DatasetFolder
     from biasbench.paths import data_root, dataset_dir
 
     gen = get(dataset)

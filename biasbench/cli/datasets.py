@@ -56,7 +56,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from biasbench.hub import verify
+    from biasbench.dataset_format import verify
     from biasbench.hub.remote import fetch, hub_repo_id
     from biasbench.parallel import default_workers
 
@@ -75,10 +75,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from biasbench.hub import preview
-    from biasbench.hub.png import decode
-    from biasbench.hub.parquet import read_split
-    from biasbench.hub.read import find_split
+    from biasbench.dataset_format import preview
+    from biasbench.dataset_format.png import decode
+    from biasbench.dataset_format.parquet import read_split
+    from biasbench.dataset_format.read import find_split
     from biasbench.ratios import parse_ratio
 
     gen, folder = _dataset_folder(args.dataset, args.data_dir)

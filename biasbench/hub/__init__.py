@@ -1,1 +1,1 @@
-"""Dataset folders: parquet shards, dataset card, manifest (and, later, publishing)."""
+"""The Hugging Face Hub: publishing a dataset folder (publish.py) and fetching one (remote.py)."""

@@ -7,7 +7,7 @@ uploads the staged tree as one commit (`create_commit`, atomic on the Hub)
 whose message names the biasbench version and the content fingerprints.
 
 Shards: as generated, at most 500 MB each with ~2 MB row groups (see
-biasbench.hub.parquet), well under the dataset viewer's limits.
+biasbench.dataset_format.parquet), well under the dataset viewer's limits.
 
 The token comes from HF_TOKEN or the Hub's login cache and is only handed to
 `HfApi`; it is never printed, logged, written, or kept in an error message.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from biasbench import __version__, atomic
 from biasbench.errors import UserError
-from biasbench.hub import card
-from biasbench.hub.folder import CARD, MANIFEST, Config, DatasetFolder, dumps
+from biasbench.dataset_format import card
+from biasbench.dataset_format.folder import CARD, MANIFEST, Config, DatasetFolder, dumps
 from biasbench.hub.remote import scrub
 
 LOGIN_HINT = "no Hugging Face token found: run `hf auth login` (or set HF_TOKEN) and try again"

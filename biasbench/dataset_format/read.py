@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from biasbench.errors import UserError
-from biasbench.hub.fingerprint import pixel_digest, split_fingerprint
-from biasbench.hub.folder import DatasetFolder
-from biasbench.hub.parquet import read_split
-from biasbench.hub.png import decode
+from biasbench.dataset_format.fingerprint import pixel_digest, split_fingerprint
+from biasbench.dataset_format.folder import DatasetFolder
+from biasbench.dataset_format.parquet import read_split
+from biasbench.dataset_format.png import decode
 from biasbench.ratios import config_name
 
 

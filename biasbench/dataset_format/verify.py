@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 
 from biasbench.errors import UserError
-from biasbench.hub.fingerprint import config_fingerprint
-from biasbench.hub.folder import CARD, MANIFEST, DatasetFolder, sha256_file
-from biasbench.hub.read import arrays_from_files
+from biasbench.dataset_format.fingerprint import config_fingerprint
+from biasbench.dataset_format.folder import CARD, MANIFEST, DatasetFolder, sha256_file
+from biasbench.dataset_format.read import arrays_from_files
 from biasbench.safe_paths import inside
 
 

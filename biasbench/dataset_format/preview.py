@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from biasbench.hub.png import encode_rgb
+from biasbench.dataset_format.png import encode_rgb
 
 PER_ROW = 8
 GAP, CLASS_GAP, BACKGROUND = 2, 8, 48

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from biasbench.hub.folder import Config
-from biasbench.hub.schema import Schema
+from biasbench.dataset_format.folder import Config
+from biasbench.dataset_format.schema import Schema
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from biasbench.digest import sha256_file  # noqa: F401  (re-exported: hub.verify uses it)
+from biasbench.digest import sha256_file  # noqa: F401  (re-exported: verify.py uses it)
 from biasbench import atomic
 from biasbench.errors import UserError
-from biasbench.hub import parquet, preview
-from biasbench.hub.png import decode
-from biasbench.hub.fingerprint import config_fingerprint, split_fingerprint
-from biasbench.hub.schema import Schema
+from biasbench.dataset_format import parquet, preview
+from biasbench.dataset_format.png import decode
+from biasbench.dataset_format.fingerprint import config_fingerprint, split_fingerprint
+from biasbench.dataset_format.schema import Schema
 from biasbench.ratios import ratio_from_config
 from biasbench.safe_paths import is_plain_name
 
@@ -247,7 +247,7 @@ class DatasetFolder:
             "format": FORMAT,
             "dataset": self.dataset,
             "biasbench_version": version,
-            "fingerprint_spec": "biasbench.hub.fingerprint (sha256 over rows: sha256(pixels HWC uint8), shape, label, bias_label, aligned, source_index)",
+            "fingerprint_spec": "biasbench.dataset_format.fingerprint (sha256 over rows: sha256(pixels HWC uint8), shape, label, bias_label, aligned, source_index)",
             "configs": {
                 c.name: {
                     "fingerprint": c.fingerprint,

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from biasbench.errors import UserError
-from biasbench.hub.schema import COLUMNS, Schema
+from biasbench.dataset_format.schema import COLUMNS, Schema
 
 MAX_SHARD_BYTES = 500 * 1000 * 1000
 ROW_GROUP_BYTES = 2 * 1024 * 1024
