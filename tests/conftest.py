@@ -66,6 +66,19 @@ def fixture_mnist(tmp_path_factory) -> Path:
     return write_mnist(tmp_path_factory.mktemp("mnist-src"), synthetic_mnist())
 
 
+@pytest.fixture(scope="session")
+def cmnist_root(fixture_mnist, tmp_path_factory) -> Path:
+    """One CMNIST build (0.5, 1 and 5 %) on the fixture source, shared by every test that only reads it."""
+    from decimal import Decimal
+
+    from biasbench.generators.build import generate
+
+    root = tmp_path_factory.mktemp("cmnist-shared")
+    generate("cmnist", [Decimal("0.005"), Decimal("0.01"), Decimal("0.05")], root, 0, fixture_mnist,
+             allow_unverified=True)
+    return root
+
+
 def cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `biasbench` in a fresh process (as a user would)."""
     full_env = {**os.environ, **(env or {})}

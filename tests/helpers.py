@@ -112,3 +112,20 @@ def method_on_a_batch(cfg, cls, n: int):
     x = data.train.images[:n].float() / 255
     batch = Batch(x, data.train.labels[:n], data.train.bias[:n], data.train.aligned[:n], torch.arange(n))
     return model, cls(model, cfg, info), batch
+
+
+N_PER_BATCH, N_TEST = 1100, 200  # 500 train images: 1 % still has a conflicting sample per class
+
+
+def write_fake_cifar(path):
+    folder = path / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for k, name in enumerate(names):
+        n = N_TEST if name == "test_batch" else N_PER_BATCH
+        i = np.arange(n)[:, None] + 10_000 * k
+        x = np.arange(3072)[None, :]
+        data = ((i * 31 + x * 7 + (x // 32) * (i % 5)) % 256).astype(np.uint8)
+        labels = [int(v) for v in (np.arange(n) * 3 + k) % 10]
+        (folder / name).write_bytes(pickle.dumps({"data": data, "labels": labels}, protocol=2))
+    return path

@@ -18,10 +18,8 @@ from biasbench.dataset_format.png import encode_rgb
 
 
 @pytest.fixture(scope="module")
-def root(fixture_mnist, tmp_path_factory):
-    out = tmp_path_factory.mktemp("loader")
-    generate("cmnist", [Decimal("0.01")], out, seed=0, source_dir=fixture_mnist, allow_unverified=True)
-    return out
+def root(cmnist_root):
+    return cmnist_root  # conftest: one shared build
 
 
 def test_tensors_match_the_parquet_rows(root):
@@ -66,8 +64,8 @@ def test_modified_shard_is_detected_on_first_decode(root, tmp_path):
 
 
 def test_missing_config_tells_how_to_generate_it(root):
-    with pytest.raises(UserError, match="biasbench generate cmnist --ratio 5pct"):
-        data.load("cmnist", "5pct", "train", root=root)
+    with pytest.raises(UserError, match="biasbench generate cmnist --ratio 2pct"):
+        data.load("cmnist", "2pct", "train", root=root)
     with pytest.raises(UserError, match="no generated cmnist"):
         data.load("cmnist", "1pct", "train", root=root, seed=3)
 

@@ -14,10 +14,8 @@ from helpers import assert_one_line_error, run
 
 
 @pytest.fixture(scope="module")
-def data_root(fixture_mnist, tmp_path_factory):
-    root = tmp_path_factory.mktemp("run-cli-data")
-    generate("cmnist", [Decimal("0.01"), Decimal("0.05")], root, 0, fixture_mnist, allow_unverified=True)
-    return root
+def data_root(cmnist_root):
+    return cmnist_root  # conftest: one shared build
 
 
 def base(data_root, results, *extra):

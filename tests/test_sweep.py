@@ -23,10 +23,8 @@ RATIOS = [Decimal("0.01"), Decimal("0.05")]
 
 
 @pytest.fixture(scope="module")
-def data_root(fixture_mnist, tmp_path_factory):
-    root = tmp_path_factory.mktemp("sweep-data")
-    generate("cmnist", RATIOS, root, 0, fixture_mnist, allow_unverified=True)
-    return root
+def data_root(cmnist_root):
+    return cmnist_root  # conftest: one shared build
 
 
 def spec(data_root: Path, results: Path, methods=("erm",), ratios=RATIOS, steps=2, eval_every=2, **kw) -> SweepSpec:

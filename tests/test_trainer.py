@@ -75,10 +75,8 @@ def test_crafted_checkpoint_is_refused_without_running_code(tmp_path):
 # ---- through the CLI, in real processes -----------------------------------------------------
 
 @pytest.fixture(scope="module")
-def data_root(fixture_mnist, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runner-data")
-    generate("cmnist", [Decimal("0.01")], root, 0, fixture_mnist, allow_unverified=True)
-    return root
+def data_root(cmnist_root):
+    return cmnist_root  # conftest: one shared build
 
 
 RUN = ["run", "--method", "reweighted_erm", "--ratio", "1pct", "--seeds", "1", "--steps", "6", "--eval-every", "2"]
