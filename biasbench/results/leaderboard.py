@@ -22,8 +22,6 @@ import pandas as pd
 from biasbench import atomic
 from biasbench.ratios import ratio_from_config
 
-# The rules a leaderboard is written under; any rule of biasbench/results/selection.py can be read.
-SELECTIONS = ("valid", "final", "oracle")
 METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy", "min_aligned_conflicting")
 # min(aligned, conflicting) accuracy: REST's train.py reports min over its two groups (PROTOCOL.md); derived
 # from each evaluation's aligned and conflicting accuracies when the table is read.

@@ -34,7 +34,6 @@ from biasbench.sources.common import (
 )
 
 ARCHIVE = "cifar-10-python.tar.gz"
-ARCHIVE_MD5 = "c58f30108f718f92721af3b95e74349a"
 FOLDER = "cifar-10-batches-py"
 # md5 of each file of the official release (https://www.cs.toronto.edu/~kriz/cifar.html, torchvision's list)
 OFFICIAL_MD5 = {
