@@ -10,6 +10,13 @@ from biasbench.errors import UserError
 from biasbench.cli.common import _TqdmReporter, _dataset_names, _method_names, _device, _check_dataset_folder, _add_numerics_options, _amp, _names, add_data_dir, add_results
 
 
+def _default_profile(gpu: bool, why_gpu: str, why_not: str) -> str:
+    """run's and sweep's one default: the full `paper` budget where runs get a GPU, `cpu` otherwise (said)."""
+    profile = "paper" if gpu else "cpu"
+    print(f"profile: {profile} ({why_gpu if gpu else why_not})")
+    return profile
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.baselines import get as get_method
     from biasbench.generators import get as get_dataset
@@ -34,11 +41,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be a positive integer, got {args.steps}")
     device = _device(args.device)
-    profile = args.profile
-    if profile is None:
-        profile = "paper" if device.type == "cuda" else "cpu"
-        why = "a GPU is available" if device.type == "cuda" else "no GPU here; --profile paper for the full budget"
-        print(f"profile: {profile} ({why})")
+    profile = args.profile or _default_profile(device.type == "cuda", "a GPU is available",
+                                               "no GPU here; --profile paper for the full budget")
     protocol = get_protocol(profile, gen.name)
     seeds = profile_seeds(protocol, args.seeds)
     data_path = None
@@ -116,12 +120,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(f"--device {args.device!r} is not a device (use auto, cpu, cuda or cuda:N)")
     results = Path(args.results)
     launcher = _sweep_launcher(args, results)  # a missing extra fails before any planning
-    profile = args.profile
-    if profile is None:
-        gpu = args.device.startswith("cuda") or (args.gpus_per_run or 0) > 0 or (
-            args.launcher == "local" and args.device == "auto" and _device("auto").type == "cuda")
-        profile = "paper" if gpu else "cpu"
-        print(f"profile: {profile} ({'runs get a GPU' if gpu else 'no GPU asked for; --profile paper for the full budget'})")
+    profile = args.profile or _default_profile(
+        args.device.startswith("cuda") or (args.gpus_per_run or 0) > 0
+        or (args.launcher == "local" and args.device == "auto" and _device("auto").type == "cuda"),
+        "runs get a GPU", "no GPU asked for; --profile paper for the full budget")
     spec = grid.SweepSpec(
         methods=methods, datasets=datasets, ratios=ratios, n_seeds=args.seeds, profile=profile,
         data_root=data_root(args.data_dir), results=results, densities=densities, steps=args.steps,
