@@ -176,6 +176,19 @@ def test_report_command_writes_the_markdown(tmp_path, capsys):
         assert needle in text, needle
 
 
+def test_report_reads_several_stores_one_per_profile(tmp_path, capsys):
+    stores = {"cpu": tmp_path / "cmnist-cpu", "disent": tmp_path / "cmnist-disent"}
+    for profile, store in stores.items():
+        (store / "runs").mkdir(parents=True)
+        for r in seeds("erm", "cmnist", "1pct", [50.0, 52.0], profile=profile):
+            (store / "runs" / f"{r['run_id']}.json").write_text(json.dumps(r))
+    out = tmp_path / "R.md"
+    assert main(["report", "--results", *map(str, stores.values()), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert all(f"run records in `{store}`" in text for store in stores.values())
+    assert "| erm | cpu |" in text and "| erm | disent |" in text
+
+
 def test_report_reads_a_committed_leaderboard_csv(tmp_path, capsys):
     from biasbench.results.leaderboard import write
 

@@ -153,8 +153,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from biasbench.results.store import RunStore
 
     tables, sources = [], []
-    results = Path(args.results)
-    if (results / "runs").is_dir() or not args.csv:
+    for results in map(Path, args.results):  # one store per profile, e.g. cmnist-cpu and cmnist-disent
+        if not ((results / "runs").is_dir() or not args.csv):
+            continue
         records, warnings = RunStore(results).records()
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -312,12 +313,14 @@ def register(sub) -> None:
         epilog=(
             "examples:\n"
             "  biasbench report --results results\n"
+            "  biasbench report --results leaderboard/runs/cmnist-cpu leaderboard/runs/cmnist-disent\n"
             "  biasbench report --csv leaderboard/cmnist-cpu.csv --out leaderboard/REPRODUCTION.md\n"
             "  biasbench sweep --methods erm rest --profile cpu && biasbench report   # measure, then compare"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_results(rep, "results directory with run records")
+    rep.add_argument("--results", nargs="+", default=["results"], metavar="DIR",
+                     help="results directories with run records, one or more (default: ./results)")
     rep.add_argument("--csv", action="append", metavar="FILE",
                      help="a leaderboard CSV (from 'biasbench leaderboard') to include; repeatable")
     rep.add_argument("--out", default="leaderboard/REPRODUCTION.md", metavar="FILE",
