@@ -37,9 +37,7 @@ def test_every_method_keeps_the_trainers_contract(method, tmp_path):
     cls, data, cpu = baselines.get(method), tiny_data(), torch.device("cpu")
     cfg = contract_cfg(method)
     first = train(cfg, data, cls, cpu, tmp_path / "a.pt")
-    again = train(cfg, data, cls, cpu, tmp_path / "b.pt")
     other = train(contract_cfg(method, seed=42), data, cls, cpu, tmp_path / "c.pt")
-    assert first["history"] == again["history"], "same seed, another history"
     assert first["history"] != other["history"], "another seed, the same history"
     assert first["steps_trained"] == first["history"][-1]["step"] and first["accounting"]["train_flops"] > 0
 
@@ -55,7 +53,8 @@ def test_every_method_keeps_the_trainers_contract(method, tmp_path):
     with pytest.raises(Stop):
         train(cfg, data, StopAtTheSecondEvaluation, cpu, tmp_path / "d.pt")
     resumed = train(cfg, data, cls, cpu, tmp_path / "d.pt")
-    assert resumed["history"] == first["history"], "a resumed run differs from the straight one"
+    # an independent run of the same seed, stopped and resumed: the same history proves both determinism and resume
+    assert resumed["history"] == first["history"], "same seed, stopped and resumed: another history"
 
     record = {"method": method, "history": first["history"], "config": cfg.to_dict()}
     assert selection.choose(record, "valid") == first["best_valid"]
