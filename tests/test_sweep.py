@@ -273,3 +273,19 @@ def test_slurm_job_array_runs_on_submitits_local_executor_and_a_preempted_task_r
     log = job.stdout() + (job.stderr() or "")
     assert "Requeued job" in log and "resuming 1pct seed 41 from step 2" in log
     assert expand(spec(data_root, results, steps=4, eval_every=2)).todo == []
+
+
+def test_local_describe_reports_the_threads_runs_get():
+    """One worker trains in-process under the caller's thread count (OMP_NUM_THREADS), so
+    the plan line must say that count, not cores // 1."""
+    import torch
+
+    from biasbench.launch.local import LocalLauncher
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert LocalLauncher(max_parallel=1, device="cpu").describe(5) == "local: this process x 1 torch thread(s)"
+    finally:
+        torch.set_num_threads(before)
+    assert LocalLauncher(max_parallel=2, device="cpu").describe(5).startswith("local: 2 process(es) x ")

@@ -41,6 +41,8 @@ class LocalLauncher:
 
     def describe(self, n_runs: int) -> str:
         workers, threads = pool_shape(n_runs, self.max_parallel, self.device)
+        if workers == 1:  # trains in this process, under its own thread count (see run)
+            return f"local: this process x {torch.get_num_threads()} torch thread(s)"
         return f"local: {workers} process(es) x {threads} torch thread(s)"
 
     def run(self, runs: list[PlannedRun]) -> Iterator[tuple[PlannedRun, dict | BaseException]]:
