@@ -107,6 +107,27 @@ def test_the_disent_profile_is_a_full_budget_and_the_report_shows_valid_beside_o
     assert "the full budget of DisEnt's released code (50000 steps of batch 256)" in text
 
 
+def test_a_cell_is_measured_by_the_profiles_that_train_its_model_and_others_only_stand_in_labelled():
+    """REST's Simple-CNN cells must not take the DisEnt-protocol MLP runs while a Simple-CNN profile was run,
+    nor DisEnt's MLP cells the Simple-CNN `cpu` runs while `disent` was run."""
+    lc = "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)"
+    cpu = seeds("erm", "cmnist", "0.5pct", [30.0, 32.0], profile="cpu", oracle=33.0)
+    mlp = seeds("erm", "cmnist", "0.5pct", [45.0, 47.0], profile="disent", oracle=48.0)
+    assert {r.profile for r in rows_for(cpu + mlp, "REST Table 2", "cmnist", "0.5pct", "ERM")} == {"cpu"}
+    assert {r.profile for r in rows_for(cpu + mlp, lc, "cmnist", "0.5pct", "Vanilla")} == {"disent"}
+    assert reproduction.profile_model("disent", "cmnist") == "MLP 100-100-16"
+    assert reproduction.profile_model("cpu", "cmnist") == "Simple CNN"
+    # with one profile run, it stands in for the other model's cells, and the verdict says so
+    rows = build(measured_from_records(mlp), METHODS, DATASETS)
+    text = reproduction.markdown(rows, ["x"], ["cmnist"], METHODS)
+    line = next(l for l in text.splitlines() if "| cmnist | 0.5pct | ERM (Simple CNN)" in l and "| erm | disent |" in l)
+    assert line.endswith("(other model: MLP 100-100-16) |")
+    rows = build(measured_from_records(cpu), METHODS, DATASETS)
+    text = reproduction.markdown(rows, ["x"], ["cmnist"], METHODS)
+    line = next(l for l in text.splitlines() if "| cmnist | 0.5pct | Vanilla (MLP 100-100-16)" in l)
+    assert line.endswith("(reduced budget: `cpu`; other model: Simple CNN) |")
+
+
 def test_published_cells_name_their_copy_and_carry_the_papers_std():
     by = {(c.source, c.dataset, c.ratio, c.paper_method): c for c in PUBLISHED}
     lc = "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)"

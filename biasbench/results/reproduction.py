@@ -75,11 +75,25 @@ def _is_density_variant(variant: str) -> bool:
     return bool(parts) and all(p.split("=")[0] == "density" for p in parts)
 
 
+# A profile's model (TrainProtocol.model) as the published tables name it.
+PAPER_MODEL_NAMES = {"simple_cnn": "Simple CNN", "mlp_disent": "MLP 100-100-16", "resnet18": "ResNet-18"}
+
+
+def profile_model(profile: str | None, dataset: str) -> str | None:
+    """The model a profile trains on a dataset, in the published tables' words (None: unknown profile)."""
+    p = PROFILES.get(profile or "", {}).get(dataset)
+    return None if p is None else PAPER_MODEL_NAMES.get(p.model, p.model)
+
+
 def _matches(table: list[dict], cell: Published, method: str) -> list[dict]:
     """The profile as written (for a sparse method: its default, validation-chosen density) and, for a cell
-    reported at a density, the runs at that density (REST's published one, a named variant)."""
+    reported at a density, the runs at that density (REST's published one, a named variant). Profiles that
+    train the paper's model come first and alone; only where none of them was run do the others stand in
+    (their verdicts say `other model`): a DisEnt-protocol MLP run says nothing about a Simple CNN cell."""
     hit = [r for r in table if (r["dataset"], r["ratio"], r["method"]) == (cell.dataset, cell.ratio, method)
            and (r["variant"] == "" or (_is_density_variant(r["variant"]) and _density_matches(r, cell)))]
+    own_model = [r for r in hit if profile_model(r["profile"], cell.dataset) == cell.model]
+    hit = own_model or hit
     # the paper's selection rule where measured under it, else whatever was measured (labelled)
     same = [r for r in hit if r["selection"] == cell.selection]
     return sorted(same or hit, key=lambda r: (r["profile"], r["selection"], r["variant"] == ""))
@@ -248,8 +262,14 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
             c = r.cell
             dens = f", d={c.density:g}" if c.density is not None else ""
             verdict_text = r.verdict if r.verdict != NOT_RUN else f"not run: needs {r.needs}"
+            caveats = []
             if r.verdict != NOT_RUN and reduced(r.profile, c.dataset):
-                verdict_text += f" (reduced budget: `{r.profile}`)"
+                caveats.append(f"reduced budget: `{r.profile}`")
+            model = profile_model(r.profile, c.dataset)
+            if r.verdict != NOT_RUN and model is not None and model != c.model:
+                caveats.append(f"other model: {model}")
+            if caveats:
+                verdict_text += f" ({'; '.join(caveats)})"
             measured_dens = "-" if r.density is None else f"{r.density:.3g}" + (f" ({r.density_rule})" if r.density_rule else "")
             beside = "-" if r.valid_mean is None else cell(r.valid_mean, r.valid_std if r.valid_std is not None
                                                              else float("nan"))
