@@ -65,3 +65,17 @@ def test_no_runs_is_one_line(tmp_path, capsys):
     assert main(["budget", "--results", str(tmp_path)]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no runs of" in err
+
+
+def test_seeds_restricts_every_cell_to_the_same_seeds(tmp_path, capsys):
+    t = budget.table(RECORDS, "cmnist", "1pct", ["erm"], [20, 40], seeds=[42])
+    assert t["n_seeds"].tolist() == [1, 1] and t["seeds"].tolist() == ["42", "42"]
+    assert t["test_unbiased_mean"].tolist() == pytest.approx([30.0, 70.0])  # seed 42: valid@20 at step 10; 40 at 30
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    for r in RECORDS:
+        (results / "runs" / f"{r['run_id']}.json").write_text(json.dumps({"format": "biasbench-run/1", **r}))
+    assert main(["budget", "--results", str(results), "--methods", "erm", "--budgets", "20", "40", "--seeds", "41",
+                 "--out", str(tmp_path / "lb"), "--name", "b"]) == 0
+    printed = capsys.readouterr().out
+    assert "--budgets 20 40 --seeds 41 --out" in printed and "| erm | 50.0 (n=1)* | 60.0 (n=1) |" in printed

@@ -126,7 +126,7 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     records, warnings = RunStore(Path(args.results)).records()
     for w in (w for w in warnings if w.startswith("skipped")):
         print(f"warning: {w}", file=sys.stderr)
-    t = budget.table(records, dataset, ratio, methods, sorted(set(args.budgets)), args.profile)
+    t = budget.table(records, dataset, ratio, methods, sorted(set(args.budgets)), args.profile, args.seeds)
     if t.empty:
         raise UserError(f"no runs of {', '.join(methods)} on {dataset} {ratio} under profile {args.profile!r} in "
                         f"{args.results}; see 'biasbench budget --help' for the sweeps that make them")
@@ -134,6 +134,7 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = (f"biasbench budget --results {args.results} --dataset {dataset} --ratio {ratio} --profile "
                f"{args.profile} --methods {' '.join(methods)} --budgets {' '.join(str(b) for b in args.budgets)} "
+               + (f"--seeds {' '.join(str(s) for s in args.seeds)} " if args.seeds else "") +
                f"--out {args.out} --name {args.name}")
     text = budget.markdown(t, command)
     atomic.write_text(out / f"{args.name}.csv", t.to_csv(index=False))
@@ -284,7 +285,7 @@ def register(sub) -> None:
             "example (is `cpu` converged enough to rank methods at 1 %?):\n"
             "  biasbench sweep --methods erm reweighted_erm --ratios 1pct --seeds 2 --steps 4800 --profile cpu\n"
             "  for n in 1200 2400 4800; do biasbench sweep --methods rigl rest --ratios 1pct --seeds 2 --steps $n; done\n"
-            "  biasbench budget --ratio 1pct --budgets 600 1200 2400 4800 --out leaderboard --name cmnist-cpu-budget"
+            "  biasbench budget --ratio 1pct --budgets 600 1200 2400 4800 --seeds 41 42 --out leaderboard --name cmnist-cpu-budget"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -293,6 +294,8 @@ def register(sub) -> None:
                      help="methods (default: erm reweighted_erm rigl rest)")
     bud.add_argument("--budgets", nargs="+", type=int, default=[600, 1200, 2400, 4800], metavar="STEPS",
                      help="budgets in optimizer steps (default: 600 1200 2400 4800)")
+    bud.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                     help="only these seeds, e.g. 41 42, so that every budget compares the same ones (default: all)")
     add_results(bud)
     bud.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
     bud.add_argument("--name", default="budget", metavar="NAME", help="file name stem (default: budget)")

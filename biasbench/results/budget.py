@@ -26,7 +26,9 @@ def _budget_variant(record: dict) -> str:
 
 
 def table(records: list[dict], dataset: str, ratio: str, methods: list[str], budgets: list[int],
-          profile: str | None = None) -> pd.DataFrame:
+          profile: str | None = None, seeds: list[int] | None = None) -> pd.DataFrame:
+    """`seeds`: only these seeds (default: every seed a cell has), so that budgets run with different seed
+    counts compare the same seeds."""
     from biasbench.baselines import get as get_method
 
     rows = []
@@ -34,7 +36,7 @@ def table(records: list[dict], dataset: str, ratio: str, methods: list[str], bud
         length_free = bool(getattr(get_method(method), "length_free", False))
         mine = [r for r in records if (r.get("dataset"), r.get("ratio"), r.get("method")) == (dataset, ratio, method)
                 and (profile is None or r.get("profile") == profile) and _budget_variant(r) == ""
-                and r.get("history")]
+                and r.get("history") and (seeds is None or r.get("seed") in seeds)]
         for budget in budgets:
             exact = {r["seed"]: r for r in mine if int(r["config"]["steps"]) == budget}
             chosen = {seed: selection.choose(r, "valid") for seed, r in exact.items()}
