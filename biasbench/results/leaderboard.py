@@ -198,7 +198,9 @@ def _header(part: pd.DataFrame, title: str, selection: str) -> list[str]:
 
 
 _METRIC_HEADER = ("All test metrics (%), and cost (density of the prunable weights, nonzero parameters, "
-                  "training and inference FLOPs as a fraction of the dense model's):")
+                  "training and inference FLOPs as a fraction of the same method's models trained dense for the "
+                  "profile's budget: LfF and DisEnt train two models, so their 1x is about twice ERM's FLOPs, which "
+                  "the CSV's absolute `train_flops` and the cost figure show):")
 _COST_COLUMNS = " | density (how chosen) | params | train FLOPs | infer. FLOPs |"
 
 
