@@ -80,7 +80,9 @@ def test_the_committed_records_keep_their_run_ids():
         if c["density"] is not None and cls.default_density and (density is None) != (
                 c["density"] == default_density("cpu", "cmnist", r["method"], r["ratio"])):
             continue  # made before the default density moved (to or from its density): read as a variant
-        cfg = configure(r["method"], "cmnist", ratio_from_config(r["ratio"]), r["seed"], "cpu", 55_000, density=density)
+        # the record's own overrides (density, a budget-curve run's steps) re-applied
+        cfg = configure(r["method"], "cmnist", ratio_from_config(r["ratio"]), r["seed"], "cpu", 55_000,
+                        **c["overrides"])
         assert cfg.run_id(r["data"]["fingerprint"]) == r["run_id"], path.name
         checked += 1
     assert checked >= 10
