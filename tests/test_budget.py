@@ -53,7 +53,8 @@ def test_the_command_writes_table_markdown_and_plot(tmp_path, capsys):
                  "--out", str(out), "--name", "b"]) == 0
     printed = capsys.readouterr().out
     assert "| erm | 40.0 ± 14.1 (n=2)* | 65.0 ± 7.1 (n=2) |" in printed
-    assert "- 40 steps: rigl > erm" in printed
+    assert "- 40 steps: rigl > erm" in printed  # 80.0 (one seed) against 65.0 ± 7.1
+    assert "- 20 steps: erm ≈ rigl" in printed  # 40.0 ± 14.1 against 35.0: 5 points, within the spread
     assert (out / "b.png").stat().st_size > 1000 and "b.png" in (out / "b.md").read_text()
     assert (out / "b.csv").read_text().splitlines()[0].startswith("dataset,ratio,method,budget")
     drawn = budget.plot(budget.table(RECORDS, "cmnist", "1pct", ["erm"], [20, 40]), tmp_path / "x.png")
@@ -79,3 +80,24 @@ def test_seeds_restricts_every_cell_to_the_same_seeds(tmp_path, capsys):
                  "--out", str(tmp_path / "lb"), "--name", "b"]) == 0
     printed = capsys.readouterr().out
     assert "--budgets 20 40 --seeds 41 --out" in printed and "| erm | 50.0 (n=1)* | 60.0 (n=1) |" in printed
+
+
+def test_ranking_marks_ties_within_the_spread_and_names_the_pairs_that_swap():
+    t = budget.table(RECORDS, "cmnist", "1pct", ["erm", "rigl"], [20, 40])
+    # 20 steps: erm 40.0 ± 14.1, rigl 35.0 (one seed): 5 points apart, within erm's spread
+    # 40 steps: rigl 80.0, erm 65.0 ± 7.1: 15 points apart, ordered
+    assert budget.ranking_text(t) == {20: "erm ≈ rigl", 40: "rigl > erm"}
+    assert budget.order_changes(t) == [("erm", "rigl", [40])]
+    stable = budget.table(RECORDS, "cmnist", "1pct", ["erm", "rigl"], [40])
+    assert budget.order_changes(stable) == []
+    text = budget.markdown(t, "cmd")
+    assert "- 20 steps: erm ≈ rigl" in text and "rigl ahead of erm at 40 steps." in text
+
+
+def test_an_order_change_names_the_budgets_that_break_the_usual_order():
+    rows = [{"method": m, "budget": b, "test_unbiased_mean": v, "test_unbiased_std": 0.1}
+            for m, b, v in [("erm", 1, 50), ("erm", 2, 60), ("erm", 3, 70), ("rigl", 1, 55), ("rigl", 2, 58),
+                            ("rigl", 3, 75), ("rest", 1, 90), ("rest", 2, 91), ("rest", 3, 92)]]
+    import pandas as pd
+
+    assert budget.order_changes(pd.DataFrame(rows)) == [("rigl", "erm", [2])]

@@ -66,6 +66,47 @@ def rankings(t: pd.DataFrame) -> dict[int, list[str]]:
     return {int(b): list(g.sort_values(col, ascending=False)["method"]) for b, g in t.groupby("budget")}
 
 
+def _separated(a: dict, b: dict, col: str) -> bool:
+    """Two cells are ordered only when their means differ by more than the larger of their stds: with 2-3
+    seeds a smaller gap is not an order (a cell with one seed has no spread and always counts)."""
+    spread = max((0.0 if math.isnan(x) else x) for x in (a[col.replace("_mean", "_std")],
+                                                           b[col.replace("_mean", "_std")]))
+    return abs(a[col] - b[col]) > spread
+
+
+def ranking_text(t: pd.DataFrame) -> dict[int, str]:
+    """Each budget's ranking, best first, with `≈` between neighbours within each other's spread."""
+    col = next(c for c in t.columns if c.endswith("_mean"))
+    out = {}
+    for b, g in t.groupby("budget"):
+        cells = g.sort_values(col, ascending=False).to_dict("records")
+        text = cells[0]["method"]
+        for prev, cell in zip(cells, cells[1:]):
+            text += (" > " if _separated(prev, cell, col) else " ≈ ") + cell["method"]
+        out[int(b)] = text
+    return out
+
+
+def order_changes(t: pd.DataFrame) -> list[tuple[str, str, list[int]]]:
+    """Pairs (a, b) whose order by mean differs between budgets: a leads at most budgets, b at the budgets
+    listed. Pairs never swapped are stable and left out."""
+    col = next(c for c in t.columns if c.endswith("_mean"))
+    means = {(r["method"], int(r["budget"])): r[col] for r in t.to_dict("records")}
+    methods = list(dict.fromkeys(t["method"]))
+    budgets = sorted({int(b) for b in t["budget"]})
+    changes = []
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            shared = [x for x in budgets if (a, x) in means and (b, x) in means]
+            ahead = [x for x in shared if means[(b, x)] > means[(a, x)]]
+            if ahead and len(ahead) < len(shared):
+                if 2 * len(ahead) > len(shared):  # name the exception, not the rule
+                    changes.append((b, a, [x for x in shared if x not in ahead]))
+                else:
+                    changes.append((a, b, ahead))
+    return changes
+
+
 def markdown(t: pd.DataFrame, command: str) -> str:
     col = next(c for c in t.columns if c.endswith("_mean"))
     metric = col[len("test_"):-len("_mean")]
@@ -86,8 +127,12 @@ def markdown(t: pd.DataFrame, command: str) -> str:
             cells.append(text + ("" if r["source"] == "runs" else "*"))
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "\\* read at `valid@B` from longer runs of a method whose runs do not depend on their length.", ""]
-    ranks = rankings(t)
-    lines += ["Ranking (best first):", ""] + [f"- {b} steps: {' > '.join(m)}" for b, m in sorted(ranks.items())]
+    lines += ["Ranking (best first; `≈`: the two means differ by less than the larger std):", ""]
+    lines += [f"- {b} steps: {text}" for b, text in sorted(ranking_text(t).items())]
+    changes = order_changes(t)
+    lines += ["", "Order changes with the budget: " + ("; ".join(
+        f"{b} ahead of {a} at {', '.join(str(x) for x in ahead)} steps" for a, b, ahead in changes)
+        if changes else "none (every pair keeps its order at every budget)") + "."]
     return "\n".join(lines) + "\n"
 
 
