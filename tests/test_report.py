@@ -234,3 +234,22 @@ def test_nan_std_is_shown_as_a_single_value():
     rows = build(measured_from_records([record("erm", "cmnist", "1pct", 41, 69.0)]), METHODS, DATASETS)
     row = next(r for r in rows if r.method == "erm" and r.cell.ratio == "1pct" and r.cell.source == "REST Table 2")
     assert reproduction._measured(row) == "69.0 (n=1)"
+
+
+def test_a_not_run_cell_names_the_profile_of_its_papers_protocol_and_the_command_runs_it():
+    lc = "LC (Liu et al., ICLR 2023) Table 1, from Lee et al. (2021)"
+    methods = METHODS | {"groupdro"}
+    [cm] = [r for r in build(measured_from_records([]), methods, DATASETS)
+            if (r.cell.source, r.cell.dataset, r.cell.ratio, r.cell.paper_method) == (lc, "cmnist", "1pct", "GroupDRO")]
+    assert cm.verdict == NOT_RUN and cm.needs == "a `disent` run (fits a CPU)"
+    [c10] = rows_for([], lc, "cifar10c", "1pct", "DisEnt")
+    assert c10.needs == "a GPU for `disent` (`cpu` is a reduced stand-in)"
+    [rest] = rows_for([], "REST Table 2", "cifar10c", "1pct", "REST")
+    assert rest.needs == "a GPU for `paper` (`cpu` is a reduced stand-in)"
+    cmds = reproduction.commands(build(measured_from_records([]), methods, DATASETS), methods)
+    assert any("--datasets cmnist" in c and "--profile disent" in c and "groupdro" in c and "--gpus" not in c
+               for c in cmds)
+    assert any("--datasets cmnist" in c and "--profile cpu" in c and "rest" in c for c in cmds)
+    assert any("--datasets cifar10c" in c and "--profile disent --gpus-per-run 1" in c for c in cmds)
+    assert all(p.profile in ("paper", "disent") for p in PUBLISHED)
+    assert {p.profile for p in PUBLISHED if p.source.startswith("REST")} == {"paper"}

@@ -29,6 +29,7 @@ class Published:
     verified: bool = True
     note: str = ""
     std: float | None = None  # the paper's std over its runs, where it prints one
+    profile: str = "paper"  # the biasbench profile that trains the paper's protocol: where its run belongs
 
 
 RATIOS = ("0.5pct", "1pct", "2pct", "5pct")
@@ -113,7 +114,7 @@ def _later_cells() -> list[Published]:
                 cells.append(Published(
                     _LC_SOURCE, dataset=dataset, ratio=ratio, paper_method=paper_method,
                     methods=_PAPER_METHODS[paper_method], value=value, metric=_METRIC[dataset],
-                    model=_DISENT_MODEL[dataset], selection="oracle",
+                    model=_DISENT_MODEL[dataset], selection="oracle", profile="disent",
                     note=_LC_NOTES.get((dataset, ratio, paper_method),
                                        "DisEnt's protocol: the best test accuracy over evaluations every 500 steps")))
     denetdm = [("bffhq", "0.5pct", m, v, sd) for m, (v, sd) in _DENETDM_BFFHQ.items()]
@@ -122,7 +123,7 @@ def _later_cells() -> list[Published]:
         cells.append(Published(
             _DENETDM_SOURCE, dataset=dataset, ratio=ratio, paper_method=paper_method,
             methods=_PAPER_METHODS[paper_method], value=value, metric=_METRIC[dataset],
-            model=_DISENT_MODEL[dataset], std=std,
+            model=_DISENT_MODEL[dataset], std=std, profile="disent",
             note="DeNetDM's reruns, mean (std); its checkpoint selection is not stated in the tables"))
     return cells
 

@@ -111,31 +111,37 @@ def _fits_cpu(dataset: str) -> bool:
 
 
 def needs(cell: Published, method: str, methods: set[str], datasets: set[str]) -> str:
-    """What a not-run cell needs, in a few words (the commands are listed once at the end)."""
+    """What a not-run cell needs, in a few words (the commands are listed once at the end): a run of the
+    profile that trains the cell's protocol (`Published.profile`), on a CPU where the dataset's grid fits one."""
     if method not in methods:
         return f"`{method}` implemented"
     if cell.dataset not in datasets:
         return f"a `{cell.dataset}` generator"
     if _fits_cpu(cell.dataset):
-        return "a run (`cpu` fits a CPU, `paper` wants a GPU)"
-    return "a GPU for `paper` (`cpu` is a reduced stand-in)"
+        if cell.profile == "paper":
+            return "a run (`cpu` fits a CPU, `paper` wants a GPU)"
+        return f"a `{cell.profile}` run (fits a CPU)"
+    return f"a GPU for `{cell.profile}` (`cpu` is a reduced stand-in)"
 
 
 def commands(rows: list[Row], methods: set[str]) -> list[str]:
-    """One sweep per dataset that fills its not-run cells (sparse methods at their profile's density)."""
+    """One sweep per dataset and protocol that fills its not-run cells (sparse methods at their profile's
+    density): `cpu` for the paper profile's cells of a dataset that fits a CPU, the cell's own profile
+    otherwise (on a GPU where the dataset does not fit a CPU)."""
     out = []
-    missing: dict[str, tuple[set[str], set[str]]] = {}
+    missing: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
     for r in rows:
         if r.verdict == NOT_RUN and r.method in methods:
-            names, ratios = missing.setdefault(r.cell.dataset, (set(), set()))
+            names, ratios = missing.setdefault((r.cell.dataset, r.cell.profile), (set(), set()))
             names.add(r.method)
             ratios.add(r.cell.ratio)
-    for dataset, (names, ratios) in missing.items():
+    for (dataset, profile), (names, ratios) in missing.items():
         ratio_arg = "all" if len(ratios) == 4 else " ".join(sorted(ratios, key=lambda n: float(n[:-3])))
         cpu = _fits_cpu(dataset)
         gpu = "" if cpu else " --gpus-per-run 1 --launcher ray  # or slurm"
+        run_profile = "cpu" if cpu and profile == "paper" else profile
         out.append(f"biasbench sweep --methods {' '.join(sorted(names))} --datasets {dataset} --ratios {ratio_arg} "
-                   f"--seeds 3 --profile {'cpu' if cpu else 'paper'}{gpu}")
+                   f"--seeds 3 --profile {run_profile}{gpu}")
     return out
 
 
