@@ -60,9 +60,14 @@ def table(records: list[dict], dataset: str, ratio: str, methods: list[str], bud
     return pd.DataFrame(rows)
 
 
+def _mean_column(t: pd.DataFrame) -> str:
+    """The table's headline mean column (`test_<metric>_mean`)."""
+    return next(c for c in t.columns if c.endswith("_mean"))
+
+
 def rankings(t: pd.DataFrame) -> dict[int, list[str]]:
     """Methods ordered best first at each budget (by the mean headline)."""
-    col = next(c for c in t.columns if c.endswith("_mean"))
+    col = _mean_column(t)
     return {int(b): list(g.sort_values(col, ascending=False)["method"]) for b, g in t.groupby("budget")}
 
 
@@ -76,10 +81,11 @@ def _separated(a: dict, b: dict, col: str) -> bool:
 
 def ranking_text(t: pd.DataFrame) -> dict[int, str]:
     """Each budget's ranking, best first, with `≈` between neighbours within each other's spread."""
-    col = next(c for c in t.columns if c.endswith("_mean"))
+    col = _mean_column(t)
+    by = {(r["method"], int(r["budget"])): r for r in t.to_dict("records")}
     out = {}
-    for b, g in t.groupby("budget"):
-        cells = g.sort_values(col, ascending=False).to_dict("records")
+    for b, order in rankings(t).items():
+        cells = [by[(m, b)] for m in order]
         text = cells[0]["method"]
         for prev, cell in zip(cells, cells[1:]):
             text += (" > " if _separated(prev, cell, col) else " ≈ ") + cell["method"]
@@ -90,7 +96,7 @@ def ranking_text(t: pd.DataFrame) -> dict[int, str]:
 def order_changes(t: pd.DataFrame) -> list[tuple[str, str, list[int]]]:
     """Pairs (a, b) whose order by mean differs between budgets: a leads at most budgets, b at the budgets
     listed. Pairs never swapped are stable and left out."""
-    col = next(c for c in t.columns if c.endswith("_mean"))
+    col = _mean_column(t)
     means = {(r["method"], int(r["budget"])): r[col] for r in t.to_dict("records")}
     methods = list(dict.fromkeys(t["method"]))
     budgets = sorted({int(b) for b in t["budget"]})
@@ -108,7 +114,7 @@ def order_changes(t: pd.DataFrame) -> list[tuple[str, str, list[int]]]:
 
 
 def markdown(t: pd.DataFrame, command: str) -> str:
-    col = next(c for c in t.columns if c.endswith("_mean"))
+    col = _mean_column(t)
     metric = col[len("test_"):-len("_mean")]
     budgets = sorted({int(b) for b in t["budget"]})
     lines = [f"Valid-selected test {metric} accuracy (%, mean ± std over seeds) against the training budget "
@@ -143,7 +149,7 @@ def plot(t: pd.DataFrame, path) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    col = next(c for c in t.columns if c.endswith("_mean"))
+    col = _mean_column(t)
     drawn = {}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for method, g in t.groupby("method", sort=False):
