@@ -1,55 +1,18 @@
-"""Debiasing methods, one module per method, registered by name.
+"""Debiasing methods, one module per method (a `Method` subclass named `METHOD`).
 
-Adding a method = one module defining a `Method` subclass named `METHOD` +
-one line in `_MODULES`. The name is the public API (`--method NAME`).
+They are registered by name in biasbench/methods.py (one line each, with how tables show them); the
+names below are that registry's. The name is the public API (`--method NAME`).
 """
 
 from __future__ import annotations
 
-import importlib
-
-from biasbench.errors import UserError
-
-_MODULES = {
-    "erm": "erm",
-    "reweighted_erm": "reweighted_erm",
-    "lff": "lff",
-    "disent": "disent",
-    "rigl": "rigl",
-    "rest": "rest",
-    "mrm": "mrm",
-    "groupdro": "groupdro",
-    "jtt": "jtt",
-}
-
-
-def names() -> list[str]:
-    return sorted(_MODULES)
-
-
-def ordered() -> list[str]:
-    """The registered methods in registry order (the order figures draw them)."""
-    return list(_MODULES)
-
-
-def canonical(name: str) -> str:
-    """The registered spelling of a method name (`REST`, `Reweighted-ERM` -> `rest`, `reweighted_erm`):
-    the one that reaches configs, run ids and leaderboards."""
-    key = name.strip().lower().replace("-", "_")
-    if key not in _MODULES:
-        raise UserError(f"unknown method {name!r}; choose one of: {', '.join(names())}")
-    return key
-
-
-def get(name: str):
-    return importlib.import_module(f"{__name__}.{_MODULES[canonical(name)]}").METHOD
+from biasbench.methods import canonical, get, names, ordered  # noqa: F401
+from biasbench.runconfig import get_protocol, resolve
 
 
 def configure(method: str, dataset: str, ratio, seed: int, profile: str, n_train: int, **options):
     """A method's run config: the method's registry entry supplies what it needs (beta, density, its own
-    numbers) to `runconfig.resolve`; `options` are resolve's overrides (steps, beta, density, ...)."""
-    from biasbench.runconfig import get_protocol, resolve
-
+    numbers) to `runconfig.resolve`; `options` are resolve's overrides."""
     name = canonical(method)
     cls = get(name)
     params = cls.own_params(profile, dataset, get_protocol(profile, dataset))

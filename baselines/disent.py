@@ -89,8 +89,6 @@ def paired_features(z_i: torch.Tensor, z_b: torch.Tensor, perm: torch.Tensor | N
 
 
 class DisEnt(Method):
-    display_name = "DisEnt"
-    colour = "tab:brown"
     Params = DisEntParams
 
     @classmethod

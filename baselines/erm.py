@@ -10,9 +10,6 @@ from biasbench.baselines.base import Batch, Method
 
 class ERM(Method):
     length_free = True  # no schedule: see Method.length_free
-    display_name = "ERM"
-    colour = "tab:green"
-    reference_line = True
 
     def loss(self, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(self.model(batch.x), batch.y)

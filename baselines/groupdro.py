@@ -38,9 +38,7 @@ class GroupDROParams:
 
 class GroupDRO(Method):
     length_free = True  # no schedule: see Method.length_free
-    display_name = "GroupDRO"
     Params = GroupDROParams
-    colour = "tab:pink"
     uses_bias_labels = True  # the groups are (label, bias label)
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):

@@ -43,10 +43,7 @@ class JTTParams:
 
 class JTT(ERM):
     length_free = False  # T is a share of the budget
-    display_name = "JTT"
     Params = JTTParams
-    colour = "tab:cyan"
-    reference_line = False
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)

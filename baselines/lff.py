@@ -40,9 +40,7 @@ class LfFParams:
 
 class LfF(Method):
     length_free = True  # no schedule: see Method.length_free
-    display_name = "LfF"
     Params = LfFParams
-    colour = "tab:orange"
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)

@@ -127,8 +127,6 @@ class MRMParams:
 
 
 class MRM(Method):
-    display_name = "MRM"
-    colour = "tab:purple"
     Params = MRMParams
     uses_density = True  # --density fixes the subnetwork's density; without it the probe decides (pi > 0)
     default_density = False

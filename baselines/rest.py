@@ -10,9 +10,7 @@ from biasbench.baselines.sparse_training import SparseTraining
 
 
 class REST(SparseTraining, ReweightedERM):
-    display_name = "REST"
-    colour = "tab:red"
-    reference_line = False
+    """Reweighted ERM with the sparse engine (baselines/sparse_training.py)."""
 
 
 METHOD = REST

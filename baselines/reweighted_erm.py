@@ -16,9 +16,6 @@ from biasbench.baselines.base import Batch, Method
 
 class ReweightedERM(Method):
     length_free = True  # no schedule: see Method.length_free
-    display_name = "reweighted ERM"
-    colour = "tab:olive"
-    reference_line = True
     uses_beta = True
     uses_bias_labels = True  # beta weights the samples whose bias label disagrees with their label
 

@@ -5,9 +5,7 @@ from biasbench.baselines.sparse_training import SparseTraining
 
 
 class RigL(SparseTraining, ERM):
-    display_name = "RigL"
-    colour = "tab:blue"
-    reference_line = False
+    """ERM with the sparse engine (baselines/sparse_training.py)."""
 
 
 METHOD = RigL

@@ -169,7 +169,7 @@ def lff_tag(dataset: str, config: Config) -> str:
 
 
 def _generator(dataset: str):
-    from biasbench.generators import get
+    from biasbench.datasets import get
 
     return get(dataset)
 

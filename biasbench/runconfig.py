@@ -183,19 +183,17 @@ def _default_density(p: TrainProtocol, method: str, ratio: Decimal, method_has_d
     return None, "method"
 
 
-def default_density(profile: str, dataset: str, method: str, ratio_name: str) -> float | None:
-    """The density a run of `method` gets today without --density (None: dense, or decided by the method)."""
-    from biasbench.baselines import get as get_method
+def default_density(profile: str, dataset: str, method: str, ratio_name: str, method_has_default: bool = True
+                    ) -> float | None:
+    """The density a run of the sparse `method` gets today without --density (None: no profile, or the method
+    decides: `method_has_default` False). The caller says what the method is (results/leaderboard.py)."""
     from biasbench.ratios import ratio_from_config
 
     try:
-        cls = get_method(method)
+        p = get_protocol(profile, dataset)
     except UserError:
         return None
-    p = PROFILES.get(profile, {}).get(dataset)
-    if p is None or not cls.uses_density:
-        return None
-    return _default_density(p, method, ratio_from_config(ratio_name), cls.default_density)[0]
+    return _default_density(p, method, ratio_from_config(ratio_name), method_has_default)[0]
 
 
 def _nearest(table: dict, ratio: Decimal) -> float:

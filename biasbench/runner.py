@@ -65,7 +65,7 @@ def git_commit() -> str | None:
 
 def ensure_configs(req: RunRequest, reporter: Reporter) -> DatasetFolder:
     """The dataset folder holding every requested ratio, generating the missing ones first (in one go)."""
-    from biasbench.generators import get
+    from biasbench.datasets import get
     from biasbench.generators.build import generate
     from biasbench.parallel import default_workers
 
@@ -101,7 +101,7 @@ def load_run_data(folder: DatasetFolder, ratio: Decimal):
 
 
 def _schema_sizes(dataset: str) -> tuple[int, int]:
-    from biasbench.generators import get
+    from biasbench.datasets import get
 
     schema = get(dataset).schema
     return len(schema.label_names), len(schema.bias_names)
@@ -109,7 +109,7 @@ def _schema_sizes(dataset: str) -> tuple[int, int]:
 
 def run_one(cfg: RunConfig, run_data, fingerprint: str, store: RunStore, device: torch.device,
             reporter: Reporter, restart: bool, data_path: Path) -> dict:
-    from biasbench.baselines import get as get_method
+    from biasbench.methods import get as get_method
     from biasbench.training.trainer import train
 
     run_id = cfg.run_id(fingerprint)
@@ -156,8 +156,8 @@ def resolve_request(req: RunRequest, ratio: Decimal, seed: int, n_train: int) ->
 
 
 def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
-    from biasbench.baselines import get as get_method
-    from biasbench.generators import get as get_dataset
+    from biasbench.methods import get as get_method
+    from biasbench.datasets import get as get_dataset
 
     get_method(req.method)  # an unknown method fails before any data is touched
     get_dataset(req.dataset)

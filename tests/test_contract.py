@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import torch
 
-from biasbench import baselines
+from biasbench import baselines, methods
 from biasbench.results import selection
 from biasbench.training.trainer import train
 from helpers import tiny_data
@@ -59,4 +59,4 @@ def test_every_method_keeps_the_trainers_contract(method, tmp_path):
     record = {"method": method, "history": first["history"], "config": cfg.to_dict()}
     assert selection.choose(record, "valid") == first["best_valid"]
     assert selection.choose(record, "oracle") == first["best_test_oracle"]
-    assert cls.display_name and cls.colour and isinstance(cls.uses_bias_labels, bool)
+    assert isinstance(cls.uses_bias_labels, bool) and methods.display(method).name

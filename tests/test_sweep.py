@@ -45,17 +45,18 @@ def records(results: Path) -> list[dict]:
 # ---- grid expansion (no training) ------------------------------------------------------------
 
 def test_grid_has_one_run_per_cell_and_densities_only_for_sparse_methods(data_root, tmp_path, monkeypatch):
-    import biasbench.baselines as baselines
     from biasbench.baselines.erm import METHOD as ERM
+    from biasbench.methods import METHODS, Display
     from biasbench.protocol import DENSITY_SWEEP
 
     class Sparse(ERM):  # any method that declares it uses a density
         uses_density = True
 
-    real_get, real_canonical = baselines.get, baselines.canonical
-    monkeypatch.setattr(baselines, "get", lambda name: Sparse if name == "sparse" else real_get(name))
-    monkeypatch.setattr(baselines, "canonical", lambda name: name if name == "sparse" else real_canonical(name))
-    plan = expand(spec(data_root, tmp_path, methods=("erm", "sparse"), n_seeds=2, densities=tuple(DENSITY_SWEEP)))
+    METHODS.add("sparse", Sparse, Display("sparse", "black"))  # a registry line, here made at run time
+    try:
+        plan = expand(spec(data_root, tmp_path, methods=("erm", "sparse"), n_seeds=2, densities=tuple(DENSITY_SWEEP)))
+    finally:
+        METHODS.remove("sparse")
     dense = [r for r in plan.runs if r.request.method == "erm"]
     sparse = [r for r in plan.runs if r.request.method == "sparse"]
     assert len(dense) == 2 * 2 and len(sparse) == 2 * 2 * 14

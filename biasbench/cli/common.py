@@ -30,13 +30,13 @@ class _TqdmReporter:
 
 
 def _dataset_names() -> list[str]:
-    from biasbench.generators import names
+    from biasbench.datasets import names
 
     return names()
 
 
 def _method_names() -> list[str]:
-    from biasbench.baselines import names
+    from biasbench.methods import names
 
     return names()
 
@@ -95,7 +95,7 @@ def _names(values: list[str], known: list[str], what: str) -> list[str]:
 
 
 def _dataset_folder(dataset: str, data_dir: str | None):
-    from biasbench.generators import get
+    from biasbench.datasets import get
     from biasbench.dataset_format.folder import DatasetFolder
     from biasbench.paths import data_root, dataset_dir
 

@@ -10,7 +10,7 @@ from biasbench.cli.common import _TqdmReporter, _dataset_names, _RATIO_HELP
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from biasbench.generators import get
+    from biasbench.datasets import get
     from biasbench.generators.build import generate
     from biasbench.parallel import default_workers
     from biasbench.paths import data_root

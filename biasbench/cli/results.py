@@ -37,7 +37,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot_density(args: argparse.Namespace) -> int:
-    from biasbench.generators import get as get_dataset
+    from biasbench.datasets import get as get_dataset
     from biasbench.ratios import config_name, parse_ratio
     from biasbench.results import leaderboard, plots
     from biasbench.results.store import RunStore
@@ -74,7 +74,7 @@ def _cmd_plot_density(args: argparse.Namespace) -> int:
 
 
 def _cmd_density(args: argparse.Namespace) -> int:
-    from biasbench.generators import get as get_dataset
+    from biasbench.datasets import get as get_dataset
     from biasbench.ratios import config_name, parse_ratio
     from biasbench.results import density
     from biasbench.results.store import RunStore
@@ -86,7 +86,7 @@ def _cmd_density(args: argparse.Namespace) -> int:
     records, warnings = RunStore(Path(args.results)).records()
     for w in (w for w in warnings if w.startswith("skipped")):  # a missing folder is the error below
         print(f"warning: {w}", file=sys.stderr)
-    from biasbench.baselines import get as get_method, names as method_names
+    from biasbench.methods import get as get_method, names as method_names
 
     chosen_by_sweep = {m for m in method_names() if get_method(m).uses_density and get_method(m).default_density}
     table = [s for s in density.scores(records, dataset, ratio, args.profile) if s.method in chosen_by_sweep]
@@ -110,8 +110,8 @@ def _cmd_density(args: argparse.Namespace) -> int:
 
 def _cmd_budget(args: argparse.Namespace) -> int:
     from biasbench import atomic
-    from biasbench.baselines import canonical
-    from biasbench.generators import get as get_dataset
+    from biasbench.methods import canonical
+    from biasbench.datasets import get as get_dataset
     from biasbench.ratios import config_name, parse_ratio
     from biasbench.results import budget
     from biasbench.results.store import RunStore
@@ -179,7 +179,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         measured = measured.drop_duplicates(["dataset", "ratio", "method", "profile", "variant", "selection"])
     datasets = _dataset_names()
     rows = reproduction.build(measured, set(_method_names()), set(datasets))
-    from biasbench.generators import ordered
+    from biasbench.datasets import ordered
 
     text = reproduction.markdown(rows, sources, ordered(), set(_method_names()))
     out = Path(args.out)

@@ -18,8 +18,8 @@ def _default_profile(gpu: bool, why_gpu: str, why_not: str) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from biasbench.baselines import get as get_method
-    from biasbench.generators import get as get_dataset
+    from biasbench.methods import get as get_method
+    from biasbench.datasets import get as get_dataset
     from biasbench.paths import data_root
     from biasbench.ratios import parse_ratios
     from biasbench.results import leaderboard
@@ -27,7 +27,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from biasbench.results.store import RunStore
     from biasbench.runconfig import get_protocol, parse_densities, profile_seeds
 
-    from biasbench.baselines import canonical
+    from biasbench.methods import canonical
 
     args.method = canonical(args.method)  # `REST` and `rest` are one method: one run id, one row
     method_cls = get_method(args.method)
@@ -108,7 +108,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from biasbench.ratios import parse_ratios
     from biasbench.runconfig import parse_densities
 
-    from biasbench.baselines import canonical
+    from biasbench.methods import canonical
 
     methods = list(dict.fromkeys(canonical(m) for m in _names(args.methods, _method_names(), "methods")))
     datasets = _names(args.datasets, _dataset_names(), "datasets")
@@ -255,9 +255,9 @@ def register(sub) -> None:
                     help="sparse methods: densities, 'sweep' for REST's 14 (0.0005..0.9), or 'rest-published' (default: "
                          "the profile's density, chosen on validation)")
     sw.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper when runs get a GPU, cpu otherwise)")
-    from biasbench.launch import REGISTRY as LAUNCHERS
+    from biasbench.launch import LAUNCHERS
 
-    sw.add_argument("--launcher", choices=tuple(LAUNCHERS), default="local", help="where runs execute (default: local)")
+    sw.add_argument("--launcher", choices=LAUNCHERS.ordered(), default="local", help="where runs execute (default: local)")
     sw.add_argument("--max-parallel", type=int, metavar="K", help="runs at once (default: local: one per core, 1 on a GPU; ray/slurm: no cap)")
     add_results(sw)
     sw.add_argument("--device", default="auto", help="auto (decided where each run executes), cpu, cuda or cuda:N (default: auto)")

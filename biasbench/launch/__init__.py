@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from biasbench.registry import Registry
+
 
 @dataclass(frozen=True)
 class LaunchOptions:
@@ -53,13 +55,14 @@ def _slurm(o: LaunchOptions):
                          o.partition, o.time_min, wait=o.wait)
 
 
-# name -> factory; a new launcher is one module plus one line here (modules are imported when chosen).
-REGISTRY: dict[str, Callable[[LaunchOptions], object]] = {"local": _local, "ray": _ray, "slurm": _slurm}
+# name -> factory (LaunchOptions -> launcher); a new launcher is one module plus one line here (its module is
+# imported when chosen).
+LAUNCHERS = Registry("launcher")
+LAUNCHERS.add("local", _local)
+LAUNCHERS.add("ray", _ray)
+LAUNCHERS.add("slurm", _slurm)
 
 
 def make(name: str, options: LaunchOptions):
-    from biasbench.errors import UserError
-
-    if name not in REGISTRY:
-        raise UserError(f"unknown launcher {name!r}; choose one of: {', '.join(REGISTRY)}")
-    return REGISTRY[name](options)
+    factory: Callable[[LaunchOptions], object] = LAUNCHERS.get(name)
+    return factory(options)

@@ -70,8 +70,8 @@ class Plan:
 
 def expand(spec: SweepSpec, reporter: Reporter = SILENT) -> Plan:
     """Every run of the grid, in grid order, with duplicates removed; generates missing datasets first."""
-    from biasbench.baselines import get as get_method
-    from biasbench.generators import get as get_dataset
+    from biasbench.methods import get as get_method
+    from biasbench.datasets import get as get_dataset
     from biasbench.runconfig import get_protocol, profile_seeds
 
     classes = {m: get_method(m) for m in spec.methods}  # unknown names fail before any work

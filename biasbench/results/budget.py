@@ -29,7 +29,7 @@ def table(records: list[dict], dataset: str, ratio: str, methods: list[str], bud
           profile: str | None = None, seeds: list[int] | None = None) -> pd.DataFrame:
     """`seeds`: only these seeds (default: every seed a cell has), so that budgets run with different seed
     counts compare the same seeds."""
-    from biasbench.baselines import get as get_method
+    from biasbench.methods import get as get_method
 
     rows = []
     for method in methods:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from biasbench import atomic
+from biasbench.errors import UserError
 from biasbench.ratios import ratio_from_config
 
 METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy", "min_aligned_conflicting")
@@ -44,8 +45,7 @@ def profile_hash(protocol: dict) -> str:
 
 def uses_bias_labels(method: str) -> bool:
     """Whether the method trains with ground-truth bias labels (its registry entry says); unknown: no."""
-    from biasbench.baselines import get
-    from biasbench.errors import UserError
+    from biasbench.methods import get
 
     try:
         return bool(get(method).uses_bias_labels)
@@ -57,6 +57,7 @@ def read_variant(record: dict) -> str:
     """The record's variant against today's protocol: a sparse run whose density is not the profile's
     default now (a sweep run, or a default that a validation sweep has since replaced) is the variant
     `density=D`, so a default row never mixes densities."""
+    from biasbench.methods import get as get_method
     from biasbench.runconfig import default_density
 
     variant = str(record.get("variant") or "")
@@ -64,7 +65,12 @@ def read_variant(record: dict) -> str:
     if density is None:
         return variant
     parts = [p for p in variant.split(",") if p and not p.startswith("density=")]
-    default = default_density(record["profile"], record["dataset"], record["method"], record["ratio"])
+    try:
+        cls = get_method(record["method"])
+    except UserError:
+        cls = None
+    default = None if cls is None or not cls.uses_density else default_density(
+        record["profile"], record["dataset"], record["method"], record["ratio"], cls.default_density)
     if default is None or abs(float(density) - default) > 1e-12:
         parts.append(f"density={float(density):g}")
     return ",".join(sorted(parts))

@@ -21,15 +21,15 @@ from biasbench.results.leaderboard import is_density_variant
 
 def _styles() -> tuple[dict, dict]:
     """(sparse methods, dense reference lines): method -> (colour, label), from the method registry."""
-    from biasbench.baselines import get, ordered
+    from biasbench.methods import display, get, ordered
 
     sparse, dense = {}, {}
-    for i, name in enumerate(ordered()):
-        cls = get(name)
-        colour, label = cls.colour or f"C{i % 10}", cls.display_name or name
-        if cls.uses_density:
+    for name in ordered():
+        shown = display(name)
+        colour, label = shown.colour, shown.name
+        if get(name).uses_density:
             sparse[name] = (colour, label)
-        elif cls.reference_line:
+        elif shown.reference_line:
             dense[name] = (colour, f"{label} (dense)")
     return sparse, dense
 
@@ -108,11 +108,11 @@ SPARSE_METHODS = tuple(SPARSE_STYLE)
 
 
 def _style(method: str, i: int) -> str:
-    from biasbench.baselines import get
+    from biasbench.methods import display
     from biasbench.errors import UserError
 
     try:
-        return get(method).colour or f"C{i % 10}"
+        return display(method).colour
     except UserError:
         return f"C{i % 10}"
 

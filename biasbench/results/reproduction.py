@@ -102,7 +102,7 @@ def _matches(table: list[dict], cell: Published, method: str) -> list[dict]:
 def _fits_cpu(dataset: str) -> bool:
     """The dataset's registry entry says whether its `cpu` grid fits a CPU (unknown datasets: no)."""
     from biasbench.errors import UserError
-    from biasbench.generators import get
+    from biasbench.datasets import get
 
     try:
         return bool(get(dataset).fits_cpu)

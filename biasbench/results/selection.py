@@ -36,7 +36,7 @@ _SPLITS = ("valid", "test")
 
 def history(record: dict) -> list[dict]:
     """The record's evaluations that model selection may pick, in order."""
-    from biasbench.baselines import get as get_method
+    from biasbench.methods import get as get_method
 
     entries = record.get("history") or []
     try:

@@ -48,9 +48,6 @@ class Method:
     # Nothing in a run depends on its total length (no schedule, no stage shares): the first B steps of a
     # longer run are the B-step run, so a budget curve may read shorter budgets from one long run.
     length_free = False
-    display_name = ""  # how tables and figures name it (default: the registry name)
-    colour = ""  # its colour in figures (a matplotlib colour; default: the cycle)
-    reference_line = False  # drawn as a dense reference line in density plots (ERM, reweighted ERM)
     Params = None  # the dataclass of the method's own numbers (beside the method), or None
 
     @classmethod
