@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from biasbench.baselines.base import Batch, Method, TrainInfo
+from biasbench.datasets import DIGITS, FACES, NATURAL
+from biasbench.errors import UserError
 from biasbench.baselines.difficulty import SampleLossEMA, fresh_copy, gce_loss, relative_difficulty
 from biasbench.runconfig import RunConfig
 from biasbench.training.batches import to_device
@@ -72,12 +74,13 @@ def _per_ratio(values: tuple[float, float, float, float]) -> dict:
     return dict(zip(("0.5pct", "1pct", "2pct", "5pct"), values))
 
 
-# Per dataset, from its scripts: lambda_dis_align = lambda_swap_align per ratio, and BFFHQ's other numbers.
-_LAMBDAS = {"cmnist": (10.0, 10.0, 10.0, 10.0), "cifar10c": (1.0, 5.0, 5.0, 1.0), "bffhq": (2.0, 2.0, 2.0, 2.0)}
-_EXTRA = {"bffhq": {"lambda_swap": 0.1, "lr_gamma": 0.1}}
-_REFERENCE_BATCH = {"bffhq": 64}  # learner.py data2batch_size; 256 for the others
+# Per dataset family (biasbench/datasets.py), from its scripts for the family's dataset (CMNIST, CIFAR-10-C,
+# BFFHQ): lambda_dis_align = lambda_swap_align per ratio, and BFFHQ's other numbers.
+_LAMBDAS = {DIGITS: (10.0, 10.0, 10.0, 10.0), NATURAL: (1.0, 5.0, 5.0, 1.0), FACES: (2.0, 2.0, 2.0, 2.0)}
+_EXTRA = {FACES: {"lambda_swap": 0.1, "lr_gamma": 0.1}}
+_REFERENCE_BATCH = {FACES: 64}  # learner.py data2batch_size; 256 for the others
 # Its scripts' lr where they differ from the profile's (only the `disent` profile takes DisEnt's lrs).
-_OWN_LR = {"cifar10c": (0.0005, 0.001, 0.001, 0.001)}
+_OWN_LR = {NATURAL: (0.0005, 0.001, 0.001, 0.001)}
 
 
 def paired_features(z_i: torch.Tensor, z_b: torch.Tensor, perm: torch.Tensor | None
@@ -92,7 +95,7 @@ class DisEnt(Method):
     Params = DisEntParams
 
     @classmethod
-    def own_params(cls, profile: str, dataset: str, protocol) -> DisEntParams:
+    def own_params(cls, profile: str, dataset, protocol) -> DisEntParams:
         """Its scripts' numbers for the dataset; its step counts (10,000 of 50,000 steps at its batch size)
         as the same share of a reduced budget (`cpu`: 20 %, so the swap starts after a fifth of training
         and the lr halves at 40/60/80 %), else as the same number of samples at the profile's batch (the
@@ -100,16 +103,19 @@ class DisEnt(Method):
         10,000: on the paper profile's 21,500 steps the swap starts at 46 % and the lr halves once, at 93 %)."""
         from biasbench.protocol import DISENT_REFERENCE_STEPS
 
-        lambdas = _per_ratio(_LAMBDAS[dataset])
-        p = DisEntParams(lambda_dis_align=lambdas, lambda_swap_align=dict(lambdas), **_EXTRA.get(dataset, {}))
+        family = dataset.family
+        if family not in _LAMBDAS:
+            raise UserError(f"disent has no lambdas for dataset family {family!r} (it has: {', '.join(_LAMBDAS)})")
+        lambdas = _per_ratio(_LAMBDAS[family])
+        p = DisEntParams(lambda_dis_align=lambdas, lambda_swap_align=dict(lambdas), **_EXTRA.get(family, {}))
         ref = DisEntParams()
         if protocol.steps is not None and protocol.steps != DISENT_REFERENCE_STEPS:
             share = protocol.steps / DISENT_REFERENCE_STEPS
             curr, decay = round(ref.curr_step * share), max(1, round(ref.lr_decay_step * share))
         else:
-            factor = _REFERENCE_BATCH.get(dataset, 256) / protocol.batch_size
+            factor = _REFERENCE_BATCH.get(family, 256) / protocol.batch_size
             curr, decay = round(ref.curr_step * factor), max(1, round(ref.lr_decay_step * factor))
-        lr = _per_ratio(_OWN_LR[dataset]) if profile == "disent" and dataset in _OWN_LR else {}
+        lr = _per_ratio(_OWN_LR[family]) if profile == "disent" and family in _OWN_LR else {}
         return replace(p, curr_step=curr, lr_decay_step=decay, lr=lr)
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from biasbench import rng
+from biasbench.datasets import DIGITS
 from biasbench.baselines.base import Batch, Method, TrainInfo
 from biasbench.errors import UserError
 from biasbench.runconfig import RunConfig
@@ -132,9 +133,9 @@ class MRM(Method):
     default_density = False
 
     @classmethod
-    def own_params(cls, profile: str, dataset: str, protocol) -> MRMParams:
-        # Csordas's mask lr: 1e-2 by default, 1e-3 in its CIFAR-10 profile (used for CIFAR-10-C and BFFHQ)
-        return MRMParams() if dataset == "cmnist" else MRMParams(mask_lr=1e-3)
+    def own_params(cls, profile: str, dataset, protocol) -> MRMParams:
+        # Csordas's mask lr: 1e-2 by default, 1e-3 in its CIFAR-10 profile (used for natural images and faces)
+        return MRMParams() if dataset.family == DIGITS else MRMParams(mask_lr=1e-3)
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)

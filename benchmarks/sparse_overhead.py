@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from biasbench.baselines import reweighting
-from biasbench.protocol import PROFILES
+from biasbench.protocol import protocol_for
 from biasbench.training.models import create
 from biasbench.training.sparse import SparseEngine, SparseSettings
 
@@ -136,7 +136,7 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     dataset = "cmnist" if args.model == "simple_cnn" else "cifar10c"
-    cpu_p, paper_p = PROFILES["cpu"][dataset], PROFILES["paper"][dataset]
+    cpu_p, paper_p = protocol_for("cpu", dataset), protocol_for("paper", dataset)
     image, width = cpu_p.image_size, cpu_p.width if args.model == "resnet18" else 64
     g = torch.Generator().manual_seed(0)
     x = torch.rand(256, 3, image, image, generator=g).to(device).contiguous(memory_format=torch.channels_last)

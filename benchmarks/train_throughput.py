@@ -128,10 +128,10 @@ def reference(files, labels, steps: int, warmup: int, device: torch.device, work
 def bare_loop(data, steps: int, warmup: int, device: torch.device, profile: str) -> float:
     """The fewest lines that train the profile's model as the trainer does: the same uint8 tensors in
     memory, a fresh permutation per epoch, the same scaling, model, batch and optimizer, nothing else."""
-    from biasbench.protocol import PROFILES
+    from biasbench.protocol import protocol_for
     from biasbench.training.models import create
 
-    p = PROFILES[profile]["cmnist"]
+    p = protocol_for(profile, "cmnist")
     torch.manual_seed(0)
     images, labels = data.train.images.to(device), data.train.labels.to(device)
     model = create(p.model, 10, images.shape[1], p.image_size, p.width).to(device)

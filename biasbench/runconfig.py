@@ -92,11 +92,15 @@ def profile_names() -> list[str]:
 
 
 def get_protocol(profile: str, dataset: str) -> TrainProtocol:
+    """The profile's protocol for the dataset's family (biasbench/datasets.py), or one line saying why not."""
+    from biasbench.datasets import DATASETS
+
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; choose one of: {', '.join(profile_names())}")
-    if dataset not in PROFILES[profile]:
-        raise UserError(f"profile {profile!r} has no protocol for dataset {dataset!r}")
-    return PROFILES[profile][dataset]
+    family = DATASETS.info(dataset).family
+    if family not in PROFILES[profile]:
+        raise UserError(f"profile {profile!r} has no protocol for dataset {dataset!r} (family {family!r})")
+    return PROFILES[profile][family]
 
 
 def resolve(

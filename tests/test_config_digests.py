@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 
 from biasbench.baselines import configure, names as method_names
-from biasbench.protocol import PROFILES
+from biasbench.datasets import names as dataset_names
+from biasbench.protocol import PROFILES, protocol_for
 from biasbench.ratios import STANDARD_RATIOS
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "config_digests.json"
@@ -22,8 +23,8 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "config_digests.json"
 
 def current() -> dict[str, str]:
     out = {}
-    for profile, datasets in sorted(PROFILES.items()):
-        for dataset in sorted(datasets):
+    for profile in sorted(PROFILES):
+        for dataset in [d for d in dataset_names() if protocol_for(profile, d) is not None]:
             for method in method_names():
                 for ratio in STANDARD_RATIOS:
                     cfg = configure(method, dataset, ratio, 41, profile, 20_000)

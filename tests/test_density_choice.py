@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from biasbench.protocol import DENSITY_PRIOR, PROFILES, REST_PUBLISHED_DENSITY
+from biasbench.datasets import names as dataset_names
+from biasbench.protocol import DENSITY_PRIOR, PROFILES, REST_PUBLISHED_DENSITY, protocol_for
 from biasbench.results.density import choose, scores
 from biasbench.baselines import configure
 from biasbench.runconfig import resolve
@@ -46,8 +47,8 @@ def test_ties_go_to_the_lower_density_and_densities_are_compared_on_shared_seeds
 
 
 def test_defaults_are_never_a_published_best_and_runs_record_how_density_was_chosen():
-    for name, profile in PROFILES.items():
-        for dataset in profile:
+    for name in PROFILES:
+        for dataset in dataset_names():
             for method in ("rigl", "rest"):
                 cfg = configure(method, dataset, Decimal("0.01"), 41, name, 1000)
                 assert cfg.density_rule in ("valid", "prior")
@@ -95,7 +96,7 @@ def test_the_cpu_profiles_chosen_densities_are_what_the_committed_sweep_chooses_
         pytest.skip("no committed cmnist-cpu records")
     records, _ = RunStore(results).records()
     table = scores(records, "cmnist", "1pct", "cpu")
-    chosen = PROFILES["cpu"]["cmnist"].chosen_density
+    chosen = protocol_for("cpu", "cmnist").chosen_density
     assert set(chosen) == {"rigl", "rest"}
     for method, density in chosen.items():
         assert choose(table, method).density == density, method

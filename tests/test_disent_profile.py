@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from biasbench.baselines import configure, get as get_method
-from biasbench.protocol import DISENT_REFERENCE_STEPS, FULL_BUDGET_PROFILES, PROFILES
+from biasbench.protocol import DISENT_REFERENCE_STEPS, FULL_BUDGET_PROFILES, protocol_for
 from biasbench.ratios import ratio_from_config
 from biasbench.runconfig import default_density
 from biasbench.training.batches import Preprocess
@@ -34,7 +34,7 @@ def test_disent_mlp_is_disents_own_100_100_16():
 
 
 def test_disent_profile_has_disents_numbers():
-    p = PROFILES["disent"]["cmnist"]
+    p = protocol_for("disent", "cmnist")
     assert (p.model, p.optimizer, p.lr, p.weight_decay, p.batch_size) == ("mlp_disent", "adam", 0.01, 0.0, 256)
     assert (p.steps, p.epochs, p.eval_every, p.input_divisor) == (50_000, None, 500, 255.0)
     assert p.augment == () and p.normalize is None and p.schedule == "none"
@@ -42,7 +42,7 @@ def test_disent_profile_has_disents_numbers():
     assert (d.curr_step, d.lr_decay_step, d.lr_gamma, d.lambda_swap) == (10_000, 10_000, 0.5, 1.0)
     assert set(d.lambda_dis_align.values()) == {10.0}
     assert DISENT_REFERENCE_STEPS == 50_000 and "disent" in FULL_BUDGET_PROFILES and "cpu" not in FULL_BUDGET_PROFILES
-    b = PROFILES["disent"]["bffhq"]
+    b = protocol_for("disent", "bffhq")
     assert (b.batch_size, b.image_size, b.lr, b.augment) == (64, 224, 1e-4, ("crop4", "flip"))
     assert _config("disent", dataset="bffhq").params.lr_gamma == 0.1  # its script passes no --lr_gamma: the default
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from biasbench.errors import UserError
-from biasbench.protocol import PROFILES
+from biasbench.datasets import DATASETS, FAMILIES
+from biasbench.protocol import PROFILES, protocol_for
 from biasbench.runconfig import resolve
 from biasbench.training.models import count_params, create
 
@@ -50,7 +51,7 @@ def test_resnet18_is_the_references_network_with_the_imagenet_stem_at_32px():
     w = model.stages[7].conv2.weight
     assert float(w.std()) == pytest.approx((2 / (3 * 3 * w.shape[0])) ** 0.5, rel=0.05)
     for p in ("paper", "rest-code", "cpu"):
-        assert PROFILES[p]["cifar10c"].model == "resnet18" and PROFILES[p]["bffhq"].model == "resnet18"
+        assert protocol_for(p, "cifar10c").model == "resnet18" and protocol_for(p, "bffhq").model == "resnet18"
 
 
 def test_mlp_is_lff_three_hidden_layers_of_100():
@@ -64,13 +65,15 @@ def test_unknown_model_is_a_user_error():
         create("vgg", 10)
 
 
-def test_profiles_cover_every_dataset():
+def test_profiles_cover_every_dataset_family_and_so_every_registered_dataset():
     for name, profile in PROFILES.items():
-        assert set(profile) == {"cmnist", "cifar10c", "bffhq"}, name
+        assert set(profile) == set(FAMILIES), name
+        for dataset in DATASETS.ordered():
+            assert protocol_for(name, dataset) is profile[DATASETS.info(dataset).family]
 
 
 def test_paper_profile_follows_the_rest_text():
-    cmnist, cifar, bffhq = (PROFILES["paper"][d] for d in ("cmnist", "cifar10c", "bffhq"))
+    cmnist, cifar, bffhq = (protocol_for("paper", d) for d in ("cmnist", "cifar10c", "bffhq"))
     assert (cmnist.optimizer, cmnist.weight_decay, cmnist.adam_betas) == ("adam", 1e-4, (0.9, 0.999))
     assert (cmnist.lr, cifar.lr, bffhq.lr) == (1e-2, 1e-3, 1e-3)
     assert cmnist.beta == {"0.5pct": 10, "1pct": 30, "2pct": 50, "5pct": 80}
@@ -80,7 +83,7 @@ def test_paper_profile_follows_the_rest_text():
 
 
 def test_rest_code_profile_follows_the_released_scripts():
-    p = PROFILES["rest-code"]["cmnist"]
+    p = protocol_for("rest-code", "cmnist")
     assert (p.optimizer, p.momentum, p.weight_decay, p.schedule) == ("sgd", 0.9, 0.0, "plateau")
     assert (p.plateau_factor, p.plateau_patience, p.batch_size, p.epochs) == (0.1, 5, 256, 100)
     assert p.reweight == "resample" and set(p.beta.values()) == {80}

@@ -71,7 +71,7 @@ class Plan:
 def expand(spec: SweepSpec, reporter: Reporter = SILENT) -> Plan:
     """Every run of the grid, in grid order, with duplicates removed; generates missing datasets first."""
     from biasbench.methods import get as get_method
-    from biasbench.datasets import get as get_dataset
+    from biasbench.datasets import DATASETS, get as get_dataset
     from biasbench.runconfig import get_protocol, profile_seeds
 
     classes = {m: get_method(m) for m in spec.methods}  # unknown names fail before any work
@@ -79,7 +79,10 @@ def expand(spec: SweepSpec, reporter: Reporter = SILENT) -> Plan:
     runs: dict[str, PlannedRun] = {}
     for dataset in spec.datasets:
         gen = get_dataset(dataset)
-        seeds = profile_seeds(get_protocol(spec.profile, gen.name), spec.n_seeds)
+        protocol = get_protocol(spec.profile, gen.name)
+        for cls in classes.values():  # a method without numbers for the dataset's family: one line, before any data
+            cls.own_params(spec.profile, DATASETS.info(gen.name), protocol)
+        seeds = profile_seeds(protocol, spec.n_seeds)
         # absolute paths: a worker on another machine (or with another cwd) resolves them the same way
         base = RunRequest(
             method=spec.methods[0], dataset=gen.name, ratios=list(spec.ratios), seeds=seeds, profile=spec.profile,

@@ -7,5 +7,5 @@ from biasbench.protocol.datasets import (  # noqa: F401
 )
 from biasbench.protocol.profiles import (  # noqa: F401
     CIFAR_NORM, DENSITY_PRIOR, DENSITY_SWEEP, DISENT_REFERENCE_STEPS, FULL_BUDGET_PROFILES, PROFILES,
-    REST_PUBLISHED_DENSITY, TrainProtocol,
+    REST_PUBLISHED_DENSITY, TrainProtocol, protocol_for,
 )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from biasbench.protocol import FULL_BUDGET_PROFILES, PROFILES, TrainProtocol
+from biasbench.protocol import FULL_BUDGET_PROFILES, PROFILES, TrainProtocol, protocol_for
 from biasbench.results.leaderboard import aggregate, cell, runs_table
 from biasbench.results.published import PROTOCOL_DIFFERENCES, PUBLISHED, Published
 
@@ -81,7 +81,7 @@ PAPER_MODEL_NAMES = {"simple_cnn": "Simple CNN", "mlp_disent": "MLP 100-100-16",
 
 def profile_model(profile: str | None, dataset: str) -> str | None:
     """The model a profile trains on a dataset, in the published tables' words (None: unknown profile)."""
-    p = PROFILES.get(profile or "", {}).get(dataset)
+    p = protocol_for(profile or "", dataset)
     return None if p is None else PAPER_MODEL_NAMES.get(p.model, p.model)
 
 
@@ -180,7 +180,7 @@ def reduced(profile: str, dataset: str) -> bool:
     trains a reference's own full budget (FULL_BUDGET_PROFILES, e.g. `disent`) is not reduced."""
     if profile in FULL_BUDGET_PROFILES:
         return False
-    p, paper = PROFILES.get(profile, {}).get(dataset), PROFILES["paper"].get(dataset)
+    p, paper = protocol_for(profile, dataset), protocol_for("paper", dataset)
     if p is None or paper is None:
         return False
     return (p.steps, p.epochs, p.width, p.image_size) != (paper.steps, paper.epochs, paper.width, paper.image_size)
@@ -195,8 +195,8 @@ def budget_notes(datasets: list[str]) -> list[str]:
     lines = []
     for profile in sorted(PROFILES):
         for dataset in datasets:
-            p: TrainProtocol | None = PROFILES[profile].get(dataset)
-            paper = PROFILES["paper"].get(dataset)
+            p: TrainProtocol | None = protocol_for(profile, dataset)
+            paper = protocol_for("paper", dataset)
             if p is None or paper is None:
                 continue
             if profile in FULL_BUDGET_PROFILES:

@@ -51,9 +51,12 @@ class Method:
     Params = None  # the dataclass of the method's own numbers (beside the method), or None
 
     @classmethod
-    def own_params(cls, profile: str, dataset: str, protocol) -> object | None:
+    def own_params(cls, profile: str, dataset, protocol) -> object | None:
         """The method's own numbers under a profile and dataset (a `Params` instance): recorded in its
-        configs (`method_params`), so they are part of its run ids. Default: `Params()` as written."""
+        configs (`method_params`), so they are part of its run ids. Default: `Params()` as written.
+        `dataset` is the dataset's registry info (biasbench.datasets.DatasetInfo: its family, image size,
+        channels), never its name: numbers per dataset are numbers per family. A family without a number
+        is a UserError (one line), never a KeyError."""
         return cls.Params() if cls.Params is not None else None
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
