@@ -202,6 +202,11 @@ def _add_scope(parser: argparse.ArgumentParser, ratio_what: str) -> None:
 
 
 def register(sub) -> None:
+    for add in (_add_leaderboard, _add_plot, _add_density, _add_budget, _add_report):
+        add(sub)
+
+
+def _add_leaderboard(sub) -> None:
     lb = sub.add_parser(
         "leaderboard",
         help="aggregate run records into leaderboard.csv and leaderboard.md",
@@ -222,6 +227,8 @@ def register(sub) -> None:
                     help="file name stem: OUT/NAME.csv and OUT/NAME.md (default: leaderboard), e.g. cmnist-cpu")
     lb.set_defaults(func=_cmd_leaderboard)
 
+
+def _add_plot(sub) -> None:
     plot = sub.add_parser("plot", help="plot run records (accuracy vs density, as REST Fig. 3)")
     plot_sub = plot.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
     plot_sub.required = True
@@ -250,6 +257,8 @@ def register(sub) -> None:
     dens.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/density-DATASET-RATIO-PROFILE.png)")
     dens.set_defaults(func=_cmd_plot_density)
 
+
+def _add_density(sub) -> None:
     dsel = sub.add_parser(
         "density",
         help="choose each sparse method's density on validation from a density sweep's records",
@@ -272,6 +281,8 @@ def register(sub) -> None:
                       help="only densities with at least N seeds may be chosen (default: 1)")
     dsel.set_defaults(func=_cmd_density)
 
+
+def _add_budget(sub) -> None:
     bud = sub.add_parser(
         "budget",
         help="accuracy against training budget: a table, a ranking per budget and a plot",
@@ -301,6 +312,8 @@ def register(sub) -> None:
     bud.add_argument("--name", default="budget", metavar="NAME", help="file name stem (default: budget)")
     bud.set_defaults(func=_cmd_budget)
 
+
+def _add_report(sub) -> None:
     rep = sub.add_parser(
         "report",
         help="compare measured results with the published tables (REPRODUCTION.md)",

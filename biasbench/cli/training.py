@@ -171,6 +171,11 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
+    _add_run(sub)
+    _add_sweep(sub)
+
+
+def _add_run(sub) -> None:
     from biasbench.protocol import PROFILES
 
     datasets = ", ".join(_dataset_names())
@@ -217,6 +222,12 @@ def register(sub) -> None:
     r.add_argument("--restart", action="store_true", help="ignore (and overwrite) existing checkpoints of unfinished runs")
     r.set_defaults(func=_cmd_run)
 
+
+def _add_sweep(sub) -> None:
+    from biasbench.protocol import PROFILES
+
+    datasets = ", ".join(_dataset_names())
+    methods = ", ".join(_method_names())
     sw = sub.add_parser(
         "sweep",
         help="run a grid of methods x datasets x ratios x densities x seeds, locally, on Ray or on SLURM",

@@ -133,79 +133,105 @@ def train(
     restart: bool = False,
 ) -> dict:
     """Train one run to the end (resuming from `checkpoint_path` if present); returns its results."""
-    p = cfg.protocol
-    cuda = device.type == "cuda"
-    if cuda:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (before its first use)
-    seed_everything(cfg.seed)
-    backend = configure_backend(cfg, device)
-    amp = backend["amp"]
-    train_split = data.train
-    images = train_split.images.to(device)
-    labels, bias, aligned = (t.to(device) for t in (train_split.labels, train_split.bias, train_split.aligned))
-    model = create(p.model, data.n_classes, images.shape[1], p.image_size, p.width).to(device)
-    # channels_last: +12 % on CPU for the Simple CNN (benchmarks/); a model without convolutions (the MLP) only
-    # pays for the layout, twice (the copy in, then Flatten's copy out), at the same values.
-    if not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
-        backend = {**backend, "channels_last": False}
-    memory_format = torch.channels_last if backend["channels_last"] else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    pre = Preprocess(p.image_size, p.augment, p.normalize, cfg.seed, device, memory_format, p.input_divisor)
+    run = _Run(cfg, data, method_cls, device, checkpoint_path)
+    if checkpoint_path.is_file() and not restart:
+        run.restore()
+        reporter.info(f"resuming {cfg.ratio} seed {cfg.seed} from step {run.state['step']}")
+    total = run.method.total_steps()
+    bar = reporter.bar(total=total, desc=f"{cfg.method} {cfg.ratio} s{cfg.seed}", unit="step")
+    bar.update(run.state["step"])
+    run.tick = time.perf_counter()
+    for step in range(run.state["step"], total):
+        run.step(step)
+        bar.update(1)
+        done = step + 1
+        if done % cfg.eval_every == 0 or done == total:
+            entry = run.evaluate_and_checkpoint(done)
+            _set_postfix(bar, entry, cfg.protocol.headline, run.state)
+    bar.close()
+    return run.result(total)
+
+
+class _Run:
+    """One run's training state, in the three parts of the loop: restore, step, evaluate-and-checkpoint."""
+
+    def __init__(self, cfg: RunConfig, data: RunData, method_cls: type[Method], device: torch.device,
+                 checkpoint_path: Path):
+        p = cfg.protocol
+        self.cfg, self.data, self.device, self.checkpoint_path = cfg, data, device, checkpoint_path
+        self.cuda = cuda = device.type == "cuda"
+        if cuda:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (before its first use)
+        seed_everything(cfg.seed)
+        backend = configure_backend(cfg, device)
+        self.amp = backend["amp"]
+        train_split = data.train
+        self.images = train_split.images.to(device)
+        self.labels, self.bias, self.aligned = (
+            t.to(device) for t in (train_split.labels, train_split.bias, train_split.aligned))
+        model = create(p.model, data.n_classes, self.images.shape[1], p.image_size, p.width).to(device)
+        # channels_last: +12 % on CPU for the Simple CNN (benchmarks/); a model without convolutions (the MLP)
+        # only pays for the layout, twice (the copy in, then Flatten's copy out), at the same values.
+        if not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+            backend = {**backend, "channels_last": False}
+        self.backend = backend
+        memory_format = torch.channels_last if backend["channels_last"] else torch.contiguous_format
+        self.model = model.to(memory_format=memory_format)
+        self.pre = Preprocess(p.image_size, p.augment, p.normalize, cfg.seed, device, memory_format, p.input_divisor)
+        info = TrainInfo(len(train_split), data.n_classes, data.n_bias, train_split.aligned, train_split.labels,
+                         train_split.bias, self.predict_train)
+        self.method = method_cls(self.model, cfg, info)
+        self.modules = self.method.modules()
+        params = [q for m in self.modules.values() for q in m.parameters()]
+        self.optimizer = make_optimizer(cfg, params, self.method.learning_rate())
+        self.scheduler = make_scheduler(cfg, self.optimizer)
+        self.stream = IndexStream(len(train_split), p.batch_size, cfg.seed, self.method.sample_weights(),
+                                  device=device if cuda else None)
+        self.state = {"step": 0, "history": [], "best_valid": None, "best_test": None, "train_s": 0.0,
+                      "eval_s": 0.0, "images": 0}
+        # CPU: the loss is read every step (a float); CUDA: summed on the device and read at evaluations only,
+        # so the step loop never waits for the GPU.
+        self.loss_sum, self.loss_n, self.tick = self._zero_loss(), 0, time.perf_counter()
+
+    def _zero_loss(self):
+        return torch.zeros((), dtype=torch.float64, device=self.device) if self.cuda else 0.0
 
     @torch.no_grad()
-    def predict_train(fn) -> torch.Tensor:
+    def predict_train(self, fn) -> torch.Tensor:
         """fn's argmax over every training image, in row order (the train split as evaluation sees it)."""
-        out = []
-        with autocast(device, amp):
-            for a in range(0, len(train_split), p.eval_batch_size):
-                out.append(fn(pre(images[a : a + p.eval_batch_size], train=False)).argmax(1).cpu())
+        out, bs = [], self.cfg.protocol.eval_batch_size
+        with autocast(self.device, self.amp):
+            for a in range(0, len(self.data.train), bs):
+                out.append(fn(self.pre(self.images[a : a + bs], train=False)).argmax(1).cpu())
         return torch.cat(out)
 
-    info = TrainInfo(len(train_split), data.n_classes, data.n_bias, train_split.aligned, train_split.labels,
-                     train_split.bias, predict_train)
-    method = method_cls(model, cfg, info)
-    modules = method.modules()
-    params = [q for m in modules.values() for q in m.parameters()]
-    optimizer = make_optimizer(cfg, params, method.learning_rate())
-    scheduler = make_scheduler(cfg, optimizer)
-    stream = IndexStream(len(train_split), p.batch_size, cfg.seed, method.sample_weights(),
-                         device=device if cuda else None)
-
-    state = {"step": 0, "history": [], "best_valid": None, "best_test": None, "train_s": 0.0, "eval_s": 0.0,
-             "images": 0}
-    if checkpoint_path.is_file() and not restart:
-        saved = checkpoint.load(checkpoint_path)
+    def restore(self) -> None:
+        """Continue from the checkpoint: every state the rest of the run depends on, as it was saved."""
+        saved = checkpoint.load(self.checkpoint_path)
         try:
-            for name, module in modules.items():
+            for name, module in self.modules.items():
                 module.load_state_dict(saved["modules"][name])
-            optimizer.load_state_dict(saved["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(saved["scheduler"])
-            pre.load_state_dict(saved["preprocess"])
-            method.load_state_dict(saved["method"])
-            stream.set_weights(method.sample_weights(), new_epoch=False)  # the method's weights at that point
-            stream.load_state_dict(saved["stream"])  # then the saved epoch's order, drawn with them
+            self.optimizer.load_state_dict(saved["optimizer"])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(saved["scheduler"])
+            self.pre.load_state_dict(saved["preprocess"])
+            self.method.load_state_dict(saved["method"])
+            self.stream.set_weights(self.method.sample_weights(), new_epoch=False)  # the method's weights then
+            self.stream.load_state_dict(saved["stream"])  # then the saved epoch's order, drawn with them
             torch.set_rng_state(saved["torch_rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # another run's or program's state
-            raise UserError(f"checkpoint {checkpoint_path} does not fit this run ({type(exc).__name__}); "
+            raise UserError(f"checkpoint {self.checkpoint_path} does not fit this run ({type(exc).__name__}); "
                             "pass --restart to start this run over") from None
-        state = saved["state"]
-        reporter.info(f"resuming {cfg.ratio} seed {cfg.seed} from step {state['step']}")
+        self.state = saved["state"]
 
-    total = method.total_steps()
-    bar = reporter.bar(total=total, desc=f"{cfg.method} {cfg.ratio} s{cfg.seed}", unit="step")
-    bar.update(state["step"])
-    # CPU: the loss is read every step (a float, as it always was); CUDA: summed on the device and read at
-    # evaluations only, so the step loop never waits for the GPU.
-    zero_loss = (lambda: torch.zeros((), dtype=torch.float64, device=device)) if cuda else (lambda: 0.0)
-    loss_sum, loss_n = zero_loss(), 0
-    tick = time.perf_counter()
-    for step in range(state["step"], total):
-        for module in modules.values():
+    def step(self, step: int) -> None:
+        """One optimizer step (0-based `step`): a batch, the method's loss, backward, the method's hooks."""
+        method, optimizer = self.method, self.optimizer
+        for module in self.modules.values():
             module.train()
-        idx = stream.next() if cuda else stream.next().to(device)
-        batch = Batch(pre(images[idx], train=True), labels[idx], bias[idx], aligned[idx], idx)
-        with autocast(device, amp):
+        idx = self.stream.next() if self.cuda else self.stream.next().to(self.device)
+        batch = Batch(self.pre(self.images[idx], train=True), self.labels[idx], self.bias[idx], self.aligned[idx], idx)
+        with autocast(self.device, self.amp):
             loss = method.loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -213,69 +239,76 @@ def train(
         optimizer.step()
         method.after_step(step + 1, optimizer)
         if method.resampled(step + 1):
-            stream.set_weights(method.sample_weights(), new_epoch=True)
-        loss_sum = loss_sum + (loss.detach().double() if cuda else float(loss.detach()))
-        loss_n += 1
-        state["images"] += len(idx)
-        bar.update(1)
-        done = step + 1
-        if done % cfg.eval_every == 0 or done == total:
-            if cuda:
-                torch.cuda.synchronize(device)  # the step time includes the GPU's work
-            now = time.perf_counter()
-            state["train_s"] += now - tick
-            entry = {
-                "step": done,
-                "train_loss": float(loss_sum) / max(loss_n, 1),
-                "lr": optimizer.param_groups[0]["lr"],
-                "valid": evaluate(method, data.valid, pre, cfg, data.n_classes, data.n_bias),
-                "test": evaluate(method, data.test, pre, cfg, data.n_classes, data.n_bias),
-            }
-            loss_sum, loss_n = zero_loss(), 0
-            method.on_evaluate(done, entry)
-            selectable = method.selectable(done)
-            if not selectable:
-                entry["selectable"] = False  # read-time selection skips it too (biasbench/results/selection.py)
-            state["history"].append(entry)
-            if selectable and _better(entry, state["best_valid"], "valid", p.selection_metric):
-                state["best_valid"] = entry
-            if selectable and _better(entry, state["best_test"], "test", p.headline):
-                state["best_test"] = entry
-            if scheduler is not None:
-                scheduler.step(entry["valid"]["loss"])
-            state["step"] = done
-            tick = time.perf_counter()
-            state["eval_s"] += tick - now
-            _set_postfix(bar, entry, p.headline, state)
-            checkpoint.save(
-                checkpoint_path,
-                {
-                    "modules": {n: m.state_dict() for n, m in modules.items()},
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                    "stream": stream.state_dict(),
-                    "preprocess": pre.state_dict(),
-                    "method": method.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "state": state,
-                },
-            )
-    bar.close()
-    cost = flops.account(method, pre(data.valid.images[:1], train=False), total, p.batch_size, cfg.steps)
-    return {
-        "accounting": cost,
-        "sparse": [engine.stats() for engine in method.sparse_engines()],
-        "history": state["history"],
-        "final": state["history"][-1],
-        "best_valid": state["best_valid"],
-        "best_test_oracle": state["best_test"],
-        "train_seconds": state["train_s"],
-        "eval_seconds": state["eval_s"],
-        "images_per_second": state["images"] / max(state["train_s"], 1e-9),
-        "steps_trained": total,
-        "backend": backend,
-        "params": count_params(model),
-    }
+            self.stream.set_weights(method.sample_weights(), new_epoch=True)
+        self.loss_sum = self.loss_sum + (loss.detach().double() if self.cuda else float(loss.detach()))
+        self.loss_n += 1
+        self.state["images"] += len(idx)
+
+    def evaluate_and_checkpoint(self, done: int) -> dict:
+        """Evaluate after `done` steps, track the model selections, step the scheduler, save a checkpoint."""
+        cfg, data, state, p = self.cfg, self.data, self.state, self.cfg.protocol
+        if self.cuda:
+            torch.cuda.synchronize(self.device)  # the step time includes the GPU's work
+        now = time.perf_counter()
+        state["train_s"] += now - self.tick
+        entry = {
+            "step": done,
+            "train_loss": float(self.loss_sum) / max(self.loss_n, 1),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "valid": evaluate(self.method, data.valid, self.pre, cfg, data.n_classes, data.n_bias),
+            "test": evaluate(self.method, data.test, self.pre, cfg, data.n_classes, data.n_bias),
+        }
+        self.loss_sum, self.loss_n = self._zero_loss(), 0
+        self.method.on_evaluate(done, entry)
+        selectable = self.method.selectable(done)
+        if not selectable:
+            entry["selectable"] = False  # read-time selection skips it too (biasbench/results/selection.py)
+        state["history"].append(entry)
+        if selectable and _better(entry, state["best_valid"], "valid", p.selection_metric):
+            state["best_valid"] = entry
+        if selectable and _better(entry, state["best_test"], "test", p.headline):
+            state["best_test"] = entry
+        if self.scheduler is not None:
+            self.scheduler.step(entry["valid"]["loss"])
+        state["step"] = done
+        self.tick = time.perf_counter()
+        state["eval_s"] += self.tick - now
+        self._save()
+        return entry
+
+    def _save(self) -> None:
+        checkpoint.save(
+            self.checkpoint_path,
+            {
+                "modules": {n: m.state_dict() for n, m in self.modules.items()},
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+                "stream": self.stream.state_dict(),
+                "preprocess": self.pre.state_dict(),
+                "method": self.method.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "state": self.state,
+            },
+        )
+
+    def result(self, total: int) -> dict:
+        p, state = self.cfg.protocol, self.state
+        cost = flops.account(self.method, self.pre(self.data.valid.images[:1], train=False), total, p.batch_size,
+                             self.cfg.steps)
+        return {
+            "accounting": cost,
+            "sparse": [engine.stats() for engine in self.method.sparse_engines()],
+            "history": state["history"],
+            "final": state["history"][-1],
+            "best_valid": state["best_valid"],
+            "best_test_oracle": state["best_test"],
+            "train_seconds": state["train_s"],
+            "eval_seconds": state["eval_s"],
+            "images_per_second": state["images"] / max(state["train_s"], 1e-9),
+            "steps_trained": total,
+            "backend": self.backend,
+            "params": count_params(self.model),
+        }
 
 
 def _set_postfix(bar, entry: dict, headline: str, state: dict) -> None:
