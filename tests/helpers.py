@@ -129,3 +129,101 @@ def write_fake_cifar(path):
         labels = [int(v) for v in (np.arange(n) * 3 + k) % 10]
         (folder / name).write_bytes(pickle.dumps({"data": data, "labels": labels}, protocol=2))
     return path
+
+
+# ---- the contracts every registered method and dataset keep (tests/test_contract.py, test_dataset_contract.py,
+# test_extending.py) ----------------------------------------------------------------------------------------
+
+# Step counts a method's own numbers give for long runs, shortened so that a few steps cover every phase.
+SHORTEN = {"disent": {"curr_step": 2, "lr_decay_step": 3}}
+
+
+def contract_cfg(method: str, seed: int = 41):
+    import dataclasses
+
+    cfg = configure(method, "cmnist", Decimal("0.01"), seed, "cpu", 1024, steps=6, eval_every=2)
+    if method in SHORTEN:
+        cfg = dataclasses.replace(cfg, params=dataclasses.replace(cfg.params, **SHORTEN[method]))
+    return dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, batch_size=64))
+
+
+class _Stop(Exception):
+    pass
+
+
+def assert_keeps_the_trainers_contract(method: str, tmp_path) -> None:
+    """Same seed same history (stopped at the second evaluation and resumed), another seed another, a result
+    the read-time selection re-makes, a registry entry tables can show."""
+    from biasbench.methods import display
+    from biasbench.results import selection
+    from biasbench.training.trainer import train
+
+    cls, data, cpu = get_method(method), tiny_data(), torch.device("cpu")
+    cfg = contract_cfg(method)
+    first = train(cfg, data, cls, cpu, tmp_path / "a.pt")
+    other = train(contract_cfg(method, seed=42), data, cls, cpu, tmp_path / "c.pt")
+    assert first["history"] != other["history"], "another seed, the same history"
+    assert first["steps_trained"] == first["history"][-1]["step"] and first["accounting"]["train_flops"] > 0
+
+    class StopAtTheSecondEvaluation(cls):
+        evaluations = 0
+
+        def on_evaluate(self, step, entry):
+            super().on_evaluate(step, entry)
+            type(self).evaluations += 1
+            if type(self).evaluations == 2:
+                raise _Stop
+
+    try:
+        train(cfg, data, StopAtTheSecondEvaluation, cpu, tmp_path / "d.pt")
+        raise AssertionError("the run did not reach its second evaluation")
+    except _Stop:
+        pass
+    resumed = train(cfg, data, cls, cpu, tmp_path / "d.pt")
+    # an independent run of the same seed, stopped and resumed: the same history proves both determinism and resume
+    assert resumed["history"] == first["history"], "same seed, stopped and resumed: another history"
+
+    record = {"method": method, "history": first["history"], "config": cfg.to_dict()}
+    assert selection.choose(record, "valid") == first["best_valid"]
+    assert selection.choose(record, "oracle") == first["best_test_oracle"]
+    assert isinstance(cls.uses_bias_labels, bool) and display(method).name
+
+
+def assert_keeps_the_formats_contract(name: str, source, tmp_path) -> None:
+    """Generates deterministically (1 and 2 workers), verifies, loads with `datasets.load_dataset` and as
+    tensors, exports in both references' layouts; its registry entry is complete."""
+    from datasets import load_dataset
+
+    from biasbench.data import load as load_tensors
+    from biasbench.dataset_format.folder import DatasetFolder
+    from biasbench.dataset_format.verify import verify
+    from biasbench.datasets import get as get_dataset
+    from biasbench.export import export
+    from biasbench.generators.build import generate
+
+    ratio = Decimal("0.05")
+    first = generate(name, [ratio], tmp_path / "a", 0, source, allow_unverified=True, workers=1)
+    again = generate(name, [ratio], tmp_path / "b", 0, source, allow_unverified=True, workers=2)
+    folder, other = DatasetFolder(first.path, name), DatasetFolder(again.path, name)
+    (config,), (config_again,) = folder.configs(), other.configs()
+    assert config.name == "5pct" and config.fingerprint == config_again.fingerprint, "not deterministic"
+    assert all(check.ok for check in verify(first.path)), [c.line() for c in verify(first.path)]
+
+    gen = get_dataset(name)
+    loaded = load_dataset(str(first.path), config.name)
+    for split in ("train", "valid", "test"):
+        n = int(config.splits[split]["num_examples"])
+        assert loaded[split].num_rows == n > 0
+        tensors = load_tensors(name, ratio, split, path=first.path, use_cache=False)
+        assert len(tensors) == n and tensors.images.dtype.is_floating_point is False
+        assert int(tensors.labels.max()) < len(gen.schema.label_names)
+        assert int(tensors.bias.max()) < len(gen.schema.bias_names)
+    train = load_tensors(name, ratio, "train", path=first.path, use_cache=False)
+    conflicting = float((~train.aligned).float().mean())
+    assert 0 < conflicting < 0.2, f"train conflicting share {conflicting:.3f} for a 5 % config"
+
+    for fmt in ("disent", "lff"):
+        report = export(folder, folder.configs(), fmt, tmp_path / fmt)
+        assert sum(report.written.values()) >= int(config.splits["train"]["num_examples"]), (fmt, report.written)
+
+    assert gen.name == name and gen.card_meta and gen.export_layout and isinstance(gen.fits_cpu, bool)
