@@ -10,7 +10,7 @@ DEMO_ROOT ?= demo-data
 DEMO_RUN = --ratio all --seeds 1 --steps 150 --eval-every 75 --profile cpu --device cpu \
 	--data-dir $(DEMO_ROOT) --results $(DEMO_ROOT)/results
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo lint test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -29,7 +29,11 @@ demo: $(STAMP)
 	$(BIN)/biasbench run --method rest $(DEMO_RUN)
 	$(BIN)/biasbench leaderboard --results $(DEMO_ROOT)/results --out $(DEMO_ROOT)/leaderboard
 
-test: $(STAMP)
+# ruff checks (pyflakes, pycodestyle; settings in pyproject.toml), never reformats.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 # The suite without its slow tests (real data, kill-and-resume, the Ray and SLURM launchers): under 2 minutes.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -13,7 +12,6 @@ import torch
 
 from biasbench import data
 from biasbench.errors import UserError
-from biasbench.generators.build import generate
 from biasbench.dataset_format.png import encode_rgb
 
 

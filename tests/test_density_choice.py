@@ -17,7 +17,8 @@ from helpers import assert_one_line_error, run
 
 def rec(method, density, seed, valid, test, variant=None, profile="cpu"):
     entry = {"step": 10, "valid": {"unbiased": valid / 100}, "test": {"unbiased": test / 100}}
-    return {"format": "biasbench-run/1", "run_id": f"{method}-{density}-{seed}", "method": method, "dataset": "cmnist", "ratio": "1pct",
+    return {"format": "biasbench-run/1", "run_id": f"{method}-{density}-{seed}", "method": method, "dataset": "cmnist",
+            "ratio": "1pct",
             "profile": profile, "seed": seed, "variant": f"density={density}" if variant is None else variant,
             "config": {"density": density, "protocol": {"selection_metric": "unbiased", "headline": "unbiased"}},
             "best_valid": entry}

@@ -68,9 +68,9 @@ def test_a_toy_method_and_a_toy_dataset_run_and_reach_the_leaderboard(contribute
     root, results = tmp_path / "data", tmp_path / "results"
     generate("toy_digits", [Decimal("0.05")], root, 0, fixture_mnist, allow_unverified=True)
     for method in ("toy_focal", "erm"):
-        code, _, err = run(capsys, "run", "--method", method, "--dataset", "toy_digits", "--ratio", "5pct", "--seeds", "1", "--steps",
-                           "4", "--eval-every", "2", "--device", "cpu", "--data-dir", str(root), "--results",
-                           str(results))
+        code, _, err = run(capsys, "run", "--method", method, "--dataset", "toy_digits", "--ratio", "5pct", "--seeds",
+                           "1", "--steps", "4", "--eval-every", "2", "--device", "cpu", "--data-dir", str(root),
+                           "--results", str(results))
         assert code == 0, err
     records = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
     assert sorted((r["method"], r["dataset"]) for r in records) == [("erm", "toy_digits"), ("toy_focal", "toy_digits")]

@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from biasbench.cli import main
-from conftest import REPO, idx_bytes, synthetic_mnist, write_mnist
+from conftest import REPO, synthetic_mnist, write_mnist
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -108,7 +108,8 @@ def test_run_id_changes_with_config_and_data_but_not_with_unused_overrides():
     assert seed.run_id("f") != base.run_id("f")
 
 
-@pytest.mark.parametrize("kw,needle", [({"steps": -1}, "--steps"), ({"steps": 0}, "--steps"), ({"eval_every": 0}, "--eval-every")])
+@pytest.mark.parametrize("kw,needle", [({"steps": -1}, "--steps"), ({"steps": 0}, "--steps"),
+                                       ({"eval_every": 0}, "--eval-every")])
 def test_bad_overrides_are_user_errors(kw, needle):
     with pytest.raises(UserError, match=needle):
         resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False, **kw)

@@ -28,7 +28,8 @@ def test_parse_ratios_all_and_lists():
         parse_ratios(",")
 
 
-@pytest.mark.parametrize("ratio,name", [("0.005", "0.5pct"), ("0.01", "1pct"), ("0.07", "7pct"), ("0.025", "2.5pct"), ("0.1", "10pct")])
+@pytest.mark.parametrize("ratio,name", [("0.005", "0.5pct"), ("0.01", "1pct"), ("0.07", "7pct"), ("0.025", "2.5pct"),
+                                        ("0.1", "10pct")])
 def test_config_names_round_trip(ratio, name):
     assert config_name(Decimal(ratio)) == name
     assert ratio_from_config(name) == Decimal(ratio)

@@ -102,7 +102,7 @@ def test_the_disent_profile_is_a_full_budget_and_the_report_shows_valid_beside_o
     assert not reproduction.reduced("disent", "cmnist") and reproduction.reduced("cpu", "cmnist")
     rows = build(measured_from_records(records), METHODS, DATASETS)
     text = reproduction.markdown(rows, ["x"], ["cmnist"], METHODS)
-    line = next(l for l in text.splitlines() if "| cmnist | 2pct | DisEnt (MLP 100-100-16)" in l)
+    line = next(row for row in text.splitlines() if "| cmnist | 2pct | DisEnt (MLP 100-100-16)" in row)
     assert "| 86.0 ± 0.0 (n=2) | oracle | 85.0 ± 1.4 | holds |" in line
     assert "the full budget of DisEnt's released code (50000 steps of batch 256)" in text
 
@@ -120,11 +120,11 @@ def test_a_cell_is_measured_by_the_profiles_that_train_its_model_and_others_only
     # with one profile run, it stands in for the other model's cells, and the verdict says so
     rows = build(measured_from_records(mlp), METHODS, DATASETS)
     text = reproduction.markdown(rows, ["x"], ["cmnist"], METHODS)
-    line = next(l for l in text.splitlines() if "| cmnist | 0.5pct | ERM (Simple CNN)" in l and "| erm | disent |" in l)
+    line = next(row for row in text.splitlines() if "| cmnist | 0.5pct | ERM (Simple CNN)" in row and "| erm | disent |" in row)
     assert line.endswith("(other model: MLP 100-100-16) |")
     rows = build(measured_from_records(cpu), METHODS, DATASETS)
     text = reproduction.markdown(rows, ["x"], ["cmnist"], METHODS)
-    line = next(l for l in text.splitlines() if "| cmnist | 0.5pct | Vanilla (MLP 100-100-16)" in l)
+    line = next(row for row in text.splitlines() if "| cmnist | 0.5pct | Vanilla (MLP 100-100-16)" in row)
     assert line.endswith("(reduced budget: `cpu`; other model: Simple CNN) |")
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import pandas as pd
 import pytest
 
 from biasbench.cli import main
-from biasbench.generators.build import generate
 from helpers import assert_one_line_error, run
 
 
@@ -158,7 +156,8 @@ def test_results_dir_unwritable(capsys, data_root, tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [(["--seeds", "0"], "--seeds"), (["--steps", "-1"], "--steps"),
-                                         (["--device", "cuda:3"], "CUDA"), (["--device", "tpu"], "not a device"), (["--profile", "fast"], "invalid choice")])
+                                         (["--device", "cuda:3"], "CUDA"), (["--device", "tpu"], "not a device"),
+                                         (["--profile", "fast"], "invalid choice")])
 def test_bad_numbers_and_choices(capsys, data_root, tmp_path, args, needle):
     argv = ["run", "--method", "erm", "--ratio", "1pct", "--device", "cpu", "--data-dir", str(data_root),
             "--results", str(tmp_path), *args]

@@ -83,7 +83,8 @@ def test_crafted_pickle_fails_without_running_code(tmp_path, payload):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("obj,needle", [([1, 2], "expected a dict"), ({"data": np.zeros((2, 5), np.uint8), "labels": [0, 1]}, "3072"),
+@pytest.mark.parametrize("obj,needle", [([1, 2], "expected a dict"),
+                                        ({"data": np.zeros((2, 5), np.uint8), "labels": [0, 1]}, "3072"),
                                         ({"data": np.zeros((2, 3072), np.uint8), "labels": [0]}, "list of 2 integers"),
                                         ({"data": np.zeros((1, 3072), np.uint8), "labels": [12]}, "outside 0..9")])
 def test_malformed_batches_are_user_errors(obj, needle):

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from biasbench.cli import main
-from biasbench.generators.build import generate
 from biasbench.launch.grid import SweepSpec, expand
 from biasbench.launch.sweep import execute
 from helpers import assert_one_line_error, run

@@ -6,14 +6,12 @@ import json
 import subprocess
 import sys
 import textwrap
-from decimal import Decimal
 
 import pytest
 import torch
 
 from biasbench.baselines import get as get_method
 from biasbench.errors import UserError
-from biasbench.generators.build import generate
 from biasbench.training import checkpoint
 from biasbench.training.trainer import train
 from conftest import REPO, cli

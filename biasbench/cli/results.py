@@ -296,7 +296,8 @@ def _add_budget(sub) -> None:
             "example (is `cpu` converged enough to rank methods at 1 %?):\n"
             "  biasbench sweep --methods erm reweighted_erm --ratios 1pct --seeds 2 --steps 4800 --profile cpu\n"
             "  for n in 1200 2400 4800; do biasbench sweep --methods rigl rest --ratios 1pct --seeds 2 --steps $n; done\n"
-            "  biasbench budget --ratio 1pct --budgets 600 1200 2400 4800 --seeds 41 42 --out leaderboard --name cmnist-cpu-budget"
+            "  biasbench budget --ratio 1pct --budgets 600 1200 2400 4800 --seeds 41 42 --out leaderboard \\\n"
+            "      --name cmnist-cpu-budget"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 from biasbench.errors import UserError
-from biasbench.cli.common import _TqdmReporter, _dataset_names, _method_names, _device, _check_dataset_folder, _add_numerics_options, _amp, _names, add_data_dir, add_results
+from biasbench.cli.common import (
+    _TqdmReporter, _dataset_names, _method_names, _device, _check_dataset_folder, _add_numerics_options, _amp, _names,
+    add_data_dir, add_results,
+)
 
 
 def _default_profile(gpu: bool, why_gpu: str, why_not: str) -> str:
@@ -178,7 +181,6 @@ def register(sub) -> None:
 def _add_run(sub) -> None:
     from biasbench.protocol import PROFILES
 
-    datasets = ", ".join(_dataset_names())
     methods = ", ".join(_method_names())
     r = sub.add_parser(
         "run",
@@ -260,21 +262,27 @@ def _add_sweep(sub) -> None:
     )
     sw.add_argument("--methods", nargs="+", default=["all"], metavar="M", help="method names or 'all' (default: all)")
     sw.add_argument("--datasets", nargs="+", default=["cmnist"], metavar="D", help="dataset names or 'all' (default: cmnist)")
-    sw.add_argument("--ratios", nargs="+", default=["all"], metavar="R", help="ratios as for generate, or 'all' (default: all four)")
+    sw.add_argument("--ratios", nargs="+", default=["all"], metavar="R",
+                    help="ratios as for generate, or 'all' (default: all four)")
     _add_seeds(sw)
     sw.add_argument("--densities", nargs="+", metavar="D",
                     help="sparse methods: densities, 'sweep' for REST's 14 (0.0005..0.9), or 'rest-published' (default: "
                          "the profile's density, chosen on validation)")
-    sw.add_argument("--profile", choices=sorted(PROFILES), help="protocol profile (default: paper when runs get a GPU, cpu otherwise)")
+    sw.add_argument("--profile", choices=sorted(PROFILES),
+                    help="protocol profile (default: paper when runs get a GPU, cpu otherwise)")
     from biasbench.launch import LAUNCHERS
 
     sw.add_argument("--launcher", choices=LAUNCHERS.ordered(), default="local", help="where runs execute (default: local)")
-    sw.add_argument("--max-parallel", type=int, metavar="K", help="runs at once (default: local: one per core, 1 on a GPU; ray/slurm: no cap)")
+    sw.add_argument("--max-parallel", type=int, metavar="K",
+                    help="runs at once (default: local: one per core, 1 on a GPU; ray/slurm: no cap)")
     add_results(sw)
-    sw.add_argument("--device", default="auto", help="auto (decided where each run executes), cpu, cuda or cuda:N (default: auto)")
+    sw.add_argument("--device", default="auto",
+                    help="auto (decided where each run executes), cpu, cuda or cuda:N (default: auto)")
     sw.add_argument("--cpus-per-run", type=int, metavar="N", help="ray/slurm: CPUs (and torch threads) per run (default: 1)")
-    sw.add_argument("--gpus-per-run", type=float, metavar="G", help="ray/slurm: GPUs per run (default: 1 with --device cuda, else 0)")
-    sw.add_argument("--address", metavar="ADDR", help="ray: cluster address, e.g. auto or ray://head:10001 (default: start a local Ray)")
+    sw.add_argument("--gpus-per-run", type=float, metavar="G",
+                    help="ray/slurm: GPUs per run (default: 1 with --device cuda, else 0)")
+    sw.add_argument("--address", metavar="ADDR",
+                    help="ray: cluster address, e.g. auto or ray://head:10001 (default: start a local Ray)")
     sw.add_argument("--partition", metavar="P", help="slurm: partition")
     sw.add_argument("--time-min", type=int, default=240, metavar="M", help="slurm: time limit per task in minutes (default: 240)")
     sw.add_argument("--no-wait", action="store_true", help="slurm: submit and return; re-run the sweep later to see progress")

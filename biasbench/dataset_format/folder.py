@@ -247,7 +247,8 @@ class DatasetFolder:
             "format": FORMAT,
             "dataset": self.dataset,
             "biasbench_version": version,
-            "fingerprint_spec": "biasbench.dataset_format.fingerprint (sha256 over rows: sha256(pixels HWC uint8), shape, label, bias_label, aligned, source_index)",
+            "fingerprint_spec": "biasbench.dataset_format.fingerprint (sha256 over rows: sha256(pixels HWC uint8), "
+                                "shape, label, bias_label, aligned, source_index)",
             "configs": {
                 c.name: {
                     "fingerprint": c.fingerprint,

@@ -9,7 +9,6 @@ compute). Test numbers are shown beside the choice, never used for it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from biasbench.results import selection

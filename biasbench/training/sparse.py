@@ -245,7 +245,8 @@ class SparseEngine:
             "active": active,
             "density": active / total,
             "updates": self.updates,
-            "layers": {name: {"size": mask.numel(), "active": int(mask.sum())} for (name, _), mask in zip(self.layers, self.masks)},
+            "layers": {name: {"size": mask.numel(), "active": int(mask.sum())}
+                       for (name, _), mask in zip(self.layers, self.masks)},
         }
 
     def state_dict(self) -> dict:
