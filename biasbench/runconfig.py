@@ -25,7 +25,7 @@ REST_PUBLISHED = "rest-published"  # --density: REST Table 2's best density per 
 
 
 # Protocol fields added after records existed, at the value that reproduces those records: a config records
-# them only when it sets another value, so the run ids of configs that did not change stay as they were.
+# them only when it sets another value, so the run ids of configs that do not set them do not depend on them.
 _RECORDED_WHEN_SET = {"input_divisor": 1.0}
 
 
@@ -59,7 +59,7 @@ class RunConfig:
             and not (k in _RECORDED_WHEN_SET and v == _RECORDED_WHEN_SET[k])
         }
         params = self.method_params()
-        if params:  # only methods with their own hyperparameters record them: other run ids stay as they were
+        if params:  # only methods with their own hyperparameters record them (other methods' configs lack the key)
             out["method_params"] = params
         return json.loads(json.dumps(out, sort_keys=True))  # tuples -> lists, stable order
 
@@ -140,7 +140,7 @@ def resolve(
         eval_every = p.eval_every if p.eval_every is not None else per_epoch
     eval_every = max(1, min(eval_every, resolved_steps))
     # GPU numerics that change results are overrides (in the run id and the variant); the defaults (fp32,
-    # deterministic cuDNN) add nothing, so CPU run ids are what they were.
+    # deterministic cuDNN) add nothing, so a CPU run's id does not depend on them.
     if amp is not None:
         if amp not in AMP_DTYPES:
             raise UserError(f"--amp takes {', '.join(AMP_DTYPES)}; got {amp!r}")

@@ -38,4 +38,7 @@ def test_resolved_configs_match_the_golden_digests():
     now = current()
     moved = sorted(k for k in golden if now.get(k) != golden[k])
     assert not moved, f"{len(moved)} configs changed, e.g. {moved[:5]}"
-    assert set(now) == set(golden), sorted(set(now) ^ set(golden))[:5]
+    lost = sorted(set(golden) - set(now))
+    assert not lost, f"{len(lost)} configs no longer resolve, e.g. {lost[:5]}"
+    # configs of a new method or dataset are not pinned until the golden file is regenerated: adding an entry
+    # moves no existing run id, which is what this test guards
