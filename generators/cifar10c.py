@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from biasbench import rng
-from biasbench.generators.assign import Assignment
+from biasbench.generators.assign import Assignment, card_lines
 from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
 from biasbench.dataset_format.card import CardMeta, counts_table
@@ -26,7 +26,7 @@ from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CIFAR10C, CIFAR10CProtocol
 from biasbench.sources.cifar10 import CIFAR10, resolve_cifar10
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: conflict rules (biasbench.protocol.CONFLICT_RULES)
 CHUNK = 500
 SOURCE_SPLITS = {"train": 0, "test": 1}
 
@@ -143,7 +143,8 @@ class CorruptedCIFAR10:
     def params(self, source: CIFAR10, seed: int, ratio: Decimal | None) -> dict:
         p = self.proto
         return unit_params(self.name, GENERATOR_VERSION, seed, ratio, source.files,
-                           corruptions=list(p.corruptions), severity=p.severity, valid_size=p.valid_size)
+                           corruptions=list(p.corruptions), severity=p.severity, valid_size=p.valid_size,
+                           conflicts=p.conflicts)
 
     def provenance(self, source: CIFAR10) -> dict:
         import importlib.metadata as md
@@ -153,7 +154,8 @@ class CorruptedCIFAR10:
     def build(self, source: CIFAR10, seed: int, ratios: list[Decimal], need_common: bool, workers: int,
               reporter: Reporter) -> Built:
         t0 = time.perf_counter()
-        plan = Assignment(source.train_labels, source.test_labels, seed, self.name, self.proto.valid_size, "corruption")
+        plan = Assignment(source.train_labels, source.test_labels, seed, self.name, self.proto.valid_size, "corruption",
+                          conflicts=self.proto.conflicts)
         outputs = plan.outputs(ratios, need_common)
         src_split, src_idx, attr, where = distinct(outputs)
         names = np.asarray(self.proto.corruptions)[attr]
@@ -213,6 +215,8 @@ class CorruptedCIFAR10:
             out.append(f"| {c.name} | {n['train']} | {n['valid']} | {n['test']} | `{c.fingerprint[:16]}` |")
         for c in configs:
             out += ["", f"**{c.name}** (aligned / conflicting per class)", "", counts_table(c, p.label_names)]
+        out += ["", "## How it was built", "",
+                *card_lines(first["params"].get("conflicts", "random"), p.valid_size, "CIFAR-10", 50000, "corruption")]
         out += ["", "## Source files", "", "| file | md5 | official |", "|---|---|---|"]
         out += [f"| {f['file']} | `{f['md5']}` | {'yes' if f['verified'] else 'NO'} |" for f in prov["sources"]]
         out += ["", "## Licence and citation", "",

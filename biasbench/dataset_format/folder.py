@@ -251,6 +251,8 @@ class DatasetFolder:
             "configs": {
                 c.name: {
                     "fingerprint": c.fingerprint,
+                    # the construction rule of a generator that has several (biasbench.protocol.CONFLICT_RULES)
+                    **({"conflicts": c.unit["params"]["conflicts"]} if "conflicts" in c.unit["params"] else {}),
                     "splits": {
                         s: {"fingerprint": i["fingerprint"], "num_examples": i["num_examples"], "files": c.files(s)}
                         for s, i in c.splits.items()
