@@ -90,5 +90,5 @@ def test_the_wheel_in_a_fresh_venv_generates_trains_and_writes_a_leaderboard(dis
     assert record["git_commit"] is None  # no checkout to name
     out = _run([cli, "leaderboard", "--results", "results", "--out", "lb", "--name", "wheel", "--latex"], tmp_path, env)
     csv = (tmp_path / "lb" / "wheel.csv").read_text().splitlines()
-    assert len(csv) == 2 and csv[1].startswith("cmnist,1pct,erm,cpu,steps=20,valid,valid: class+bias,1,"), csv
+    assert len(csv) == 2 and csv[1].startswith('cmnist,1pct,erm,cpu,"eval_every=10,steps=20",valid,valid: class+bias,1,'), csv
     assert "\\toprule" in (tmp_path / "lb" / "wheel.tex").read_text()
