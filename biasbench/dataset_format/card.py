@@ -134,7 +134,7 @@ def usage(dataset: str, configs: list[Config], version: str | None = None) -> li
         "```", "",
         f"Configs: {', '.join(c.name for c in configs)}. `{default}` is marked `default: true` in this card's "
         "header, so `load_dataset` without a config name opens it"
-        + (f"; name another ({', '.join(others)}) to load it." if others else "."),
+        + (f"; name another ({', '.join(others)}) to load it." if others else "."), "",
         "The splits are `train`, `valid` and `test`. The held-out split keeps the name `valid` of LfF's and DisEnt's "
         "releases (and of biasbench's run records and leaderboards) rather than the Hub's usual `validation`, so "
         "that code written for those layouts reads it unchanged.", "",
