@@ -280,7 +280,7 @@ def register(sub) -> None:
                          "test metric, mean ± std, the best of each ratio column in bold (needs \\usepackage{booktabs})")
     lb.set_defaults(func=_cmd_leaderboard)
 
-    plot = sub.add_parser("plot", help="plot run records (accuracy vs density, as REST Fig. 3)")
+    plot = sub.add_parser("plot", help="plot run records: accuracy vs density (REST Fig. 3), per-group accuracy heatmap")
     plot_sub = plot.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
     plot_sub.required = True
     dens = plot_sub.add_parser(
