@@ -50,9 +50,14 @@ class RunRequest:
 
 
 def git_commit() -> str | None:
-    """The biasbench checkout's commit (with '+dirty' for uncommitted changes), if it is one."""
+    """The biasbench checkout's commit (with '+dirty' for uncommitted changes), if it is one: an installed
+    wheel has none, even in a venv inside some other git work tree."""
     here = Path(__file__).resolve().parent
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             timeout=5)
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != here.parent:
+            return None
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
         if commit.returncode != 0:
             return None

@@ -198,7 +198,7 @@ def _generate(gen, folder: DatasetFolder, ratios, seed, source_dir, force, allow
 
         t2 = time.perf_counter()
         configs = folder.configs()
-        text = card.header(configs, gen.schema, gen.card_meta) + gen.card_body(configs)
+        text = card.render(gen, configs)
         folder.write_card_and_manifest(text, __version__)
         report.timings["card"] = time.perf_counter() - t2
         report.configs_on_disk = [c.name for c in configs]

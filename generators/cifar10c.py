@@ -19,6 +19,7 @@ from biasbench import rng
 from biasbench.generators.assign import Assignment, card_lines
 from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
+from biasbench.dataset_format import card
 from biasbench.dataset_format.card import CardMeta, counts_table
 from biasbench.dataset_format.folder import Config
 from biasbench.dataset_format.schema import Schema
@@ -131,6 +132,7 @@ class CorruptedCIFAR10:
         license="other",
         tags=("spurious-correlations", "debiasing", "cifar10-c", "biasbench"),
         extra={"license_name": "cifar-10", "license_link": "https://www.cs.toronto.edu/~kriz/cifar.html"},
+        source_datasets=("extended|cifar10",),
     )
 
     def __init__(self, proto: CIFAR10CProtocol = CIFAR10C):
@@ -203,8 +205,9 @@ class CorruptedCIFAR10:
         if not prov["verified"]:
             out += ["", "> **Unverified source.** Built from files that are not the official CIFAR-10 release "
                     "(e.g. a JPEG re-encoding) with `--allow-unverified`: not for published numbers."]
+        out += [""] + card.usage(self.name, configs, prov.get("built_with", {}).get("biasbench"))
         shown = configs[0].name
-        out += ["", "## Preview", "", f"![aligned and conflicting training images of {shown}](data/{shown}/preview.png)",
+        out += ["## Preview", "", f"![aligned and conflicting training images of {shown}](data/{shown}/preview.png)",
                 "", "## Corruptions", "", "| class | corruption (aligned) |", "|---|---|"]
         out += [f"| {c} | {k} |" for c, k in zip(p.label_names, p.corruptions)]
         out += ["", f"Severity {p.severity} of `imagecorruptions` {prov.get('imagecorruptions', '')} "
@@ -223,6 +226,7 @@ class CorruptedCIFAR10:
                 "CIFAR-10 (Krizhevsky, 2009) is distributed by its authors at "
                 "https://www.cs.toronto.edu/~kriz/cifar.html without a formal licence; cite the tech report. "
                 "Corruptions: Hendrycks & Dietterich (ICLR 2019), implementation by Michaelis et al. (2019).", ""]
+        out += card.citation(self.name, self.card_meta.pretty_name, prov.get("built_with", {}).get("biasbench"))
         return "\n".join(out) + "\n"
 
 

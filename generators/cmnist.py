@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from biasbench import rng
+from biasbench.dataset_format import card
 from biasbench.dataset_format.card import CardMeta, counts_table
 from biasbench.dataset_format.folder import Config
 from biasbench.dataset_format.schema import Schema
@@ -80,6 +81,7 @@ class ColoredMNIST:
         pretty_name="Colored MNIST (biasbench)",
         license="cc-by-sa-3.0",
         tags=("spurious-correlations", "debiasing", "colored-mnist", "biasbench"),
+        source_datasets=("extended|mnist",),
     )
 
     def __init__(self, proto: CMNISTProtocol = CMNIST):
@@ -167,7 +169,7 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
         "(*bias-conflicting*) carry one of the other nine colours. The valid and test splits are "
         "unbiased (colour independent of digit), so they measure whether a model learned digits. It is "
         "the Colored MNIST of LfF (Nam et al., 2020) as used by DisEnt (Lee et al., 2021) and REST "
-        "(Zhao et al., 2023), rebuilt deterministically by [biasbench](https://github.com/) at the "
+        "(Zhao et al., 2023), rebuilt deterministically by biasbench at the "
         "conflict ratios 0.5%, 1%, 2% and 5%."
     )
     if not configs:
@@ -182,9 +184,7 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
     if not prov["verified"]:
         out += ["", "> **Unverified source.** The MNIST files it was built from do not match the official "
                 "checksums (built with `--allow-unverified`); it is not Colored MNIST as published."]
-    out += ["", "## Load", "", "```python", "from datasets import load_dataset",
-            f'ds = load_dataset("PATH_OR_REPO", "{configs[0].name}")  # configs: '
-            + ", ".join(c.name for c in configs), "```", ""]
+    out += [""] + card.usage(ColoredMNIST.name, configs, prov["built_with"]["biasbench"])
     shown = configs[0].name
     out += ["## Preview", "",
             f"![aligned and conflicting training images of {shown}](data/{shown}/preview.png)", "",
@@ -232,10 +232,10 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
     versions = prov["built_with"]
     out += ["", "## Reproduce", "",
             "```bash",
-            f"pip install biasbench=={versions['biasbench']}",
             f"biasbench generate cmnist --ratio all --seed {seed}" + (" --conflicts random" if rule == "random" else ""),
             "```", "",
-            "Same content fingerprints on any machine; byte-identical files with the same "
+            f"(biasbench {versions['biasbench']}, installed as in Install above.) Same content fingerprints on any "
+            "machine; byte-identical files with the same "
             f"pyarrow ({versions['pyarrow']}) and zlib ({versions['zlib']}) as this build "
             f"(numpy {versions['numpy']}, Python {versions['python']}).", ""]
     out += ["## Bias, risks and limitations", "",
@@ -248,7 +248,8 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
     out += ["## Licence", "",
             "MNIST (LeCun, Cortes, Burges) is distributed under CC BY-SA 3.0; this derived dataset keeps "
             "that licence. The colour table comes from LfF's code (MIT licence).", ""]
-    out += ["## Citation", "", CITATIONS, ""]
+    out += ["## Citation", ""] + card.citation(ColoredMNIST.name, ColoredMNIST.card_meta.pretty_name,
+                                               versions["biasbench"]) + ["Sources and methods:", "", CITATIONS, ""]
     return "\n".join(out)
 
 

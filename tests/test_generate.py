@@ -202,7 +202,7 @@ def test_card_states_counts_seed_sources_licence_and_citations(built):
     row = "| train | " + " | ".join(f"{a} / {c}" for a, c in zip(counts["aligned"], counts["conflicting"]))
     assert row in text
     for needle in ("Seed: 0", "cc-by-sa-3.0", "CC BY-SA 3.0", "nam2020learning", "lee2021learning",
-                   "lecun1998mnist", "vermilion", "Unverified source", "biasbench==0.1.0"):
+                   "lecun1998mnist", "vermilion", "Unverified source", "biasbench_spurious-0.1.0-py3-none-any.whl"):
         assert needle in text, needle
 
 

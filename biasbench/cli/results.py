@@ -32,6 +32,15 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot write the leaderboard to {args.out}: {exc.strerror or exc}") from None
     print(leaderboard.markdown(table))
+    if args.latex:
+        from biasbench import atomic
+
+        tex_path = Path(args.out) / f"{args.name}.tex"
+        try:
+            atomic.write_text(tex_path, leaderboard.latex(table))
+        except OSError as exc:
+            raise UserError(f"cannot write {tex_path}: {exc.strerror or exc}") from None
+        md_path = f"{md_path}, {tex_path}"
     print(f"wrote {csv_path} and {md_path} ({len(runs)} runs, {len(table)} rows)")
     return 0
 
@@ -69,6 +78,49 @@ def _cmd_plot_density(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     cols = ["method", "density", "n_seeds", "unbiased_mean", "unbiased_std", "conflicting_mean", "conflicting_std"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_plot_groups(args: argparse.Namespace) -> int:
+    from biasbench.baselines import canonical
+    from biasbench.generators import get as get_dataset
+    from biasbench.ratios import config_name, parse_ratio
+    from biasbench.results import groups, selection
+    from biasbench.results.leaderboard import read_variant
+    from biasbench.results.store import RunStore
+
+    gen = get_dataset(args.dataset)
+    ratio = config_name(parse_ratio(args.ratio))
+    method = canonical(args.method)
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in (w for w in warnings if w.startswith("skipped")):
+        print(f"warning: {w}", file=sys.stderr)
+    hit = [r for r in records if r.get("dataset") == gen.name and r.get("ratio") == ratio
+           and r.get("method") == method and read_variant(r) == ""
+           and (args.seed is None or r.get("seed") == args.seed)]
+    profiles = sorted({r["profile"] for r in hit})
+    profile = args.profile or (profiles[0] if len(profiles) == 1 else None)
+    if not hit or (args.profile and args.profile not in profiles):
+        seed = f" seed {args.seed}" if args.seed is not None else ""
+        raise UserError(f"no runs of {method} on {gen.name} {ratio}{seed} (profile as written) in {args.results}")
+    if profile is None:
+        raise UserError(f"runs of {method} on {gen.name} {ratio} under several profiles ({', '.join(profiles)}); "
+                        "pass --profile")
+    hit = sorted((r for r in hit if r["profile"] == profile), key=lambda r: r["seed"])
+    matrix = groups.mean_matrix(hit, args.selection, args.split)
+    seeds = " ".join(str(r["seed"]) for r in hit)
+    what = f"seed {seeds}" if len(hit) == 1 else f"mean over seeds {seeds}"
+    labels = selection.labels_read(args.selection, hit[0]["config"]["protocol"].get("selection_metric"))
+    title = (f"{gen.name} {ratio} {method} ({profile}): {args.split} accuracy per label x bias group (%), {what}; "
+             f"selection {args.selection} (reads {labels} labels)")
+    out = Path(args.out or f"{args.results}/groups-{gen.name}-{ratio}-{method}-{profile}.png")
+    try:
+        groups.plot(matrix, gen.schema.label_names, gen.schema.bias_names, title, out)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(title)
+    print(groups.text(matrix, gen.schema.label_names, gen.schema.bias_names))
     print(f"wrote {out}")
     return 0
 
@@ -216,13 +268,19 @@ def register(sub) -> None:
     add_results(lb)
     lb.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
     lb.add_argument("--selection", type=_selection_rule, default="valid", metavar="RULE",
-                    help="model selection rule, applied to each record's history: valid (default), final, oracle, "
-                         "last3 (mean of the last 3 evaluations) or valid@STEPS (best valid up to STEPS)")
+                    help="model selection rule, applied to each record's history: valid (default; the profile's "
+                         "valid metric, which reads bias labels when it is unbiased or a group metric), final, "
+                         "oracle, last3 (mean of the last 3 evaluations), valid@STEPS (best valid up to STEPS), or "
+                         "valid_worst_class / valid_accuracy (best worst-class / plain valid accuracy: class labels "
+                         "only, no bias label). The selection_labels column says which labels the rule read")
     lb.add_argument("--name", default="leaderboard", metavar="NAME",
                     help="file name stem: OUT/NAME.csv and OUT/NAME.md (default: leaderboard), e.g. cmnist-cpu")
+    lb.add_argument("--latex", action="store_true",
+                    help="also write OUT/NAME.tex: one booktabs table per dataset/profile/variant of the headline "
+                         "test metric, mean ± std, the best of each ratio column in bold (needs \\usepackage{booktabs})")
     lb.set_defaults(func=_cmd_leaderboard)
 
-    plot = sub.add_parser("plot", help="plot run records (accuracy vs density, as REST Fig. 3)")
+    plot = sub.add_parser("plot", help="plot run records: accuracy vs density (REST Fig. 3), per-group accuracy heatmap")
     plot_sub = plot.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
     plot_sub.required = True
     dens = plot_sub.add_parser(
@@ -249,6 +307,35 @@ def register(sub) -> None:
                       help="model selection rule: valid (default), final, oracle, last3 or valid@STEPS")
     dens.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/density-DATASET-RATIO-PROFILE.png)")
     dens.set_defaults(func=_cmd_plot_density)
+
+    grp = plot_sub.add_parser(
+        "groups",
+        help="accuracy per label x bias group as a heatmap, for one run or the mean over seeds",
+        description=(
+            "Read the run records in RESULTS and draw, for one dataset, ratio and method (the profile as written, "
+            "no override), the accuracy of every label x bias group at the evaluation the selection rule picks: "
+            "one seed with --seed, else the mean over the seeds recorded. The bias-aligned groups are the diagonal "
+            "on Colored MNIST and Corrupted CIFAR-10."
+        ),
+        epilog=(
+            "example:\n"
+            "  biasbench plot groups --results leaderboard/runs/cmnist-cpu --ratio 1pct --method erm \\\n"
+            "      --out leaderboard/groups-cmnist-1pct-erm-cpu.png"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    grp.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    grp.add_argument("--ratio", required=True, metavar="R", help="one ratio, e.g. 1pct or 0.01")
+    grp.add_argument("--method", required=True, help="one method, e.g. erm")
+    add_results(grp)
+    grp.add_argument("--profile", help="profile of the runs (needed only if the results hold several)")
+    grp.add_argument("--seed", type=int, metavar="S", help="one run's seed (default: the mean over all seeds)")
+    grp.add_argument("--split", choices=("test", "valid"), default="test", help="which split (default: test)")
+    grp.add_argument("--selection", type=_selection_rule, default="valid", metavar="RULE",
+                     help="model selection rule: valid (default), final, oracle, valid@STEPS, valid_worst_class, "
+                          "valid_accuracy")
+    grp.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/groups-DATASET-RATIO-METHOD-PROFILE.png)")
+    grp.set_defaults(func=_cmd_plot_groups)
 
     dsel = sub.add_parser(
         "density",

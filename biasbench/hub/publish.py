@@ -52,8 +52,9 @@ def _place(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def stage(folder: DatasetFolder, generator, configs: list[Config], out: Path) -> list[str]:
-    """Write the upload tree for `configs` into `out` (must be empty or absent); returns its files."""
+def stage(folder: DatasetFolder, generator, configs: list[Config], out: Path, repo_id: str | None = None) -> list[str]:
+    """Write the upload tree for `configs` into `out` (must be empty or absent); returns its files. The card's
+    load snippet names REPO_ID when given."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} is not empty; choose an empty or new folder for --dry-run")
@@ -65,8 +66,7 @@ def stage(folder: DatasetFolder, generator, configs: list[Config], out: Path) ->
     for unit in sorted(units):
         for name in [*folder.read_unit(unit)["files"], "unit.json"]:
             _place(folder.unit_dir(unit) / name, out / "data" / unit / name)
-    text = card.header(configs, generator.schema, generator.card_meta) + generator.card_body(configs)
-    (out / CARD).write_text(text)
+    (out / CARD).write_text(card.render(generator, configs, repo_id))
     (out / MANIFEST).write_text(dumps(folder.build_manifest(__version__, configs, out / CARD)))
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
