@@ -82,12 +82,15 @@ def _load(path: Path, fingerprint: str) -> SplitArrays | None:
     return None
 
 
-def _cache_path(path: Path, fingerprint: str) -> Path | None:
-    """<dataset>/.cache/tensors/<fingerprint>.npz through the checked path helper; None (no cache) when a
-    folder on the way is a symbolic link, so nothing is written or deleted outside the dataset folder."""
+def _cache_path(path: Path, fingerprint: str) -> Path:
+    """<dataset>/.cache/tensors/<fingerprint>.npz through the checked path helpers: a fingerprint that is not
+    64 hex digits, or a symbolic link on the way, is refused, so nothing is written or deleted outside."""
     name = safe_paths.plain_name(safe_paths.fingerprint(fingerprint, str(path)), "the tensor cache of")
     cache = path / CACHE_DIR / f"{name}.npz"
-    return cache if safe_paths.no_symlink_below(path, cache) else None
+    if not safe_paths.no_symlink_below(path, cache):
+        raise UserError(f"{path / CACHE_DIR} is reached through a symbolic link; a dataset folder holds none, "
+                        "refusing it (remove the link)")
+    return cache
 
 
 def load(
@@ -118,7 +121,6 @@ def load(
     folder = DatasetFolder(path, dataset)
     _, fingerprint = find_split(folder, ratio, split)
     cache = _cache_path(path, fingerprint)
-    use_cache = use_cache and cache is not None
     arrays = _load(cache, fingerprint) if use_cache and cache.is_file() else None
     if arrays is None:
         arrays = read_arrays(folder, ratio, split, verify=True)

@@ -62,8 +62,8 @@ def problem(record: object) -> str | None:
         return f"config.density is {density!r}, not a number"
     if "steps" in config and not (isinstance(config["steps"], int) and not isinstance(config["steps"], bool)):
         return f"config.steps is {config['steps']!r}, not an integer"
-    if not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str):
-        return "data.fingerprint is missing"
+    if data is not None and (not isinstance(data, dict) or not isinstance(data.get("fingerprint"), str)):
+        return "data.fingerprint is not text"  # absent: a summary made by hand; readers that need it say so
     for key in ("accounting",):
         if record.get(key) is not None and not isinstance(record[key], dict):
             return f"{key} is not an object"
@@ -91,18 +91,22 @@ def one_dataset(records: list[dict], key: Callable[[dict], tuple]) -> tuple[list
         groups.setdefault(key(r), []).append(r)
     kept_ids, warnings = set(), []
     for group in groups.values():
-        counts = Counter(r["data"]["fingerprint"] for r in group)
-        latest = {fp: max(str(r.get("finished_at", "")) for r in group if r["data"]["fingerprint"] == fp)
-                  for fp in counts}
+        counts = Counter(_fingerprint(r) for r in group)
+        latest = {fp: max(str(r.get("finished_at", "")) for r in group if _fingerprint(r) == fp) for fp in counts}
         chosen = max(counts, key=lambda fp: (counts[fp], latest[fp]))
         for r in group:
-            if r["data"]["fingerprint"] == chosen:
+            if _fingerprint(r) == chosen:
                 kept_ids.add(id(r))
             else:
-                warnings.append(f"skipped run {r['run_id']}: trained on dataset {r['data']['fingerprint'][:12]}, "
+                warnings.append(f"skipped run {r.get('run_id')}: trained on dataset {_fingerprint(r)[:12]}, "
                                 f"while {counts[chosen]} run(s) of its row are on {chosen[:12]} (a row never mixes "
                                 "datasets)")
     return [r for r in records if id(r) in kept_ids], warnings
+
+
+def _fingerprint(record: dict) -> str:
+    data = record.get("data")
+    return str(data.get("fingerprint", "")) if isinstance(data, dict) else ""
 
 
 def nan_free(values: Iterable[object]) -> bool:
