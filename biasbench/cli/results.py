@@ -18,6 +18,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from biasbench.safe_paths import plain_name
 
     plain_name(args.name, "--name")  # checked before any record is read
+    _has_runs(args.results)
     records, warnings = RunStore(Path(args.results)).records()
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -36,6 +37,13 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     print(leaderboard.markdown(table))
     print(f"wrote {csv_path} and {md_path} ({len(runs)} runs, {len(table)} rows)")
     return 0
+
+
+def _has_runs(results) -> None:
+    """A --results that holds no runs/ folder is a typo, not an empty benchmark: refused before anything is
+    written, so it never replaces a committed table."""
+    if not (Path(results) / "runs").is_dir():
+        raise UserError(f"--results {results} holds no runs/ folder (a typo?); nothing was read or written")
 
 
 def _cmd_plot_density(args: argparse.Namespace) -> int:
@@ -164,6 +172,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for results in map(Path, args.results):  # one store per profile, e.g. cmnist-cpu and cmnist-disent
         if not ((results / "runs").is_dir() or not args.csv):
             continue
+        _has_runs(results)
         records, warnings = RunStore(results).records()
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)

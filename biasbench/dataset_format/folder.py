@@ -205,8 +205,15 @@ class DatasetFolder:
         """Write a unit's shards and unit.json into a temp dir, then rename it into place."""
         final = self.unit_dir(unit)
         final.parent.mkdir(parents=True, exist_ok=True)
-        with atomic.building(final.parent, unit) as tmp:  # a failure leaves no partial unit behind
-            return self._write_unit_into(tmp, final, unit, params, splits, schema, provenance, requires)
+        try:
+            with atomic.building(final.parent, unit) as tmp:  # a failure leaves no partial unit behind
+                return self._write_unit_into(tmp, final, unit, params, splits, schema, provenance, requires)
+        except BaseException:
+            try:
+                final.parent.rmdir()  # only if empty: the first unit of a new folder leaves no bare data/
+            except OSError:
+                pass
+            raise
 
     def _write_unit_into(self, tmp: Path, final: Path, unit: str, params: dict, splits: dict, schema: Schema,
                          provenance: dict, requires: dict[str, str] | None) -> dict:
