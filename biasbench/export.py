@@ -39,6 +39,7 @@ import numpy as np
 from biasbench import atomic
 from biasbench.digest import sha256_file
 from biasbench.errors import UserError
+from biasbench.safe_paths import plain_name
 from biasbench.dataset_format.folder import Config, DatasetFolder
 from biasbench.dataset_format.read import read_config
 from biasbench.dataset_format.png import decode
@@ -73,7 +74,7 @@ def _read(folder: DatasetFolder, config: Config, split: str) -> _Split:
 
 def _piece(parent: Path, name: str, identity: dict, report: ExportReport, write) -> None:
     """Write one top-level piece atomically, unless an identical one exists; refuse a different one."""
-    final = parent / name
+    final = parent / plain_name(name, "an export folder")
     label = str(final.relative_to(report.root))
     if final.exists():
         try:
@@ -160,8 +161,14 @@ def export_disent(folder: DatasetFolder, configs: list[Config], out: Path, repor
 
 
 def lff_tag(dataset: str, config: Config) -> str:
-    """LfF's folder name for a config (its `dataset_tag`), as the dataset's registry entry writes it."""
-    return _generator(dataset).lff_tag(config.unit["params"], ratio_from_config(config.name))
+    """LfF's folder name for a config (its `dataset_tag`), as the dataset's registry entry writes it from the
+    unit's parameters: metadata, so it goes through the checked name helper before it becomes a folder."""
+    try:
+        tag = _generator(dataset).lff_tag(config.unit["params"], ratio_from_config(config.name))
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        raise UserError(f"{config.name}'s unit.json parameters do not give an LfF folder name; regenerate with "
+                        "--force") from None
+    return plain_name(tag, f"{config.name}'s LfF folder name")
 
 
 def _generator(dataset: str):

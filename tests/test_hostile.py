@@ -644,6 +644,14 @@ def fingerprint_set(value: str, split: str = "train"):
     return setup
 
 
+def params_set(key: str, value):
+    def setup(c: Ctx) -> None:
+        meta = c.unit()
+        meta["params"][key] = value
+        c.write_unit(meta)
+    return setup
+
+
 def cache_symlink(level: str):
     def setup(c: Ctx) -> None:
         target = c.outside / "elsewhere"
@@ -873,6 +881,13 @@ def n_seeds_two(c: Ctx) -> None:
     assert list(table["n_seeds"]) == [2] and table["test_unbiased_mean"].iloc[0] == pytest.approx(71.0)
 
 
+def budget_two_seeds(c: Ctx) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(c.out / "budget.csv")
+    assert list(table["n_seeds"]) == [2] and table["test_unbiased_mean"].iloc[0] == pytest.approx(71.0)
+
+
 def committed_leaderboard(c: Ctx) -> None:
     _write_records(c, [_good(41, 70.0), _good(42, 72.0)])
     assert main(["leaderboard", "--results", str(c.results()), "--out", str(c.out)]) == 0
@@ -963,6 +978,9 @@ ROWS2 = [
                    "slash": "a/b"}.items()],
     *[Row2(f"leaderboard-name-{k}", nothing, lambda c, n=n: lb(c, "--name", n), 2, "not a plain file name")
       for k, n in {"dotdot": "../../ESCAPED", "absolute": "/tmp/ESCAPED", "hidden": ".x"}.items()],
+    Row2("lff-tag-traversal-export", params_set("severity", "4/../../../../outside/escaped"), EXPORT("lff"), 2,
+         "not a plain file name"),
+    Row2("lff-tag-list-export", params_set("severity", [4]), EXPORT("lff"), 2, "not a plain file name"),
     # 2. content served without checking it: one verified reader (dataset_format/read.py: read_config)
     *[Row2(f"labels-edited-{k}", labels_edited, f, 2, "not the shard its manifest vouches for")
       for k, f in READERS.items()],
@@ -1017,6 +1035,7 @@ ROWS2 = [
     Row2("record-fifo-budget", records_fifo, budget_args, 0, "not a regular file"),
     Row2("record-ratio-int-budget", records_with(_set("ratio", 5)), budget_args, 0, "ratio is 5"),
     Row2("records-two-datasets-budget", records_two_datasets, budget_args, 0, "never mixes datasets"),
+    Row2("records-nan-metric-budget", records_nan, budget_args, 0, "is NaN", check=budget_two_seeds),
     Row2("leaderboard-typo-results", committed_leaderboard, lambda c: lb(c)[:2] + [str(c.tmp / "TYPO")] + lb(c)[3:],
          2, "holds no runs/ folder"),
     Row2("leaderboard-empty-runs", lambda c: (committed_leaderboard(c), empty_runs(c)), lb, 2, "refusing to replace"),

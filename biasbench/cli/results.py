@@ -8,7 +8,7 @@ from pathlib import Path
 
 from biasbench.errors import UserError
 from biasbench.cli.common import _Parser, _dataset_names, _method_names, _selection_rule, add_force, add_results
-from biasbench.results.records import one_dataset
+from biasbench.results.records import one_dataset, without_nan
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -37,6 +37,13 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     print(leaderboard.markdown(table))
     print(f"wrote {csv_path} and {md_path} ({len(runs)} runs, {len(table)} rows)")
     return 0
+
+
+def _one_dataset_no_nan(records: list[dict]) -> tuple[list[dict], list[str]]:
+    """budget's and density's records: runs with a NaN selected metric out, then one dataset per cell."""
+    records, nan = without_nan(records)
+    records, mixed = one_dataset(records, lambda r: (r["dataset"], r["ratio"], r["profile"]))
+    return records, nan + mixed
 
 
 def _has_runs(results) -> None:
@@ -94,7 +101,7 @@ def _cmd_density(args: argparse.Namespace) -> int:
     ratio = config_name(parse_ratio(args.ratio))
     get_protocol(args.profile, dataset)
     records, warnings = RunStore(Path(args.results)).records()
-    records, more = one_dataset(records, lambda r: (r["dataset"], r["ratio"], r["profile"]))
+    records, more = _one_dataset_no_nan(records)
     for w in [w for w in warnings if w.startswith("skipped")] + more:  # a missing folder is the error below
         print(f"warning: {w}", file=sys.stderr)
     from biasbench.baselines import get as get_method, names as method_names
@@ -138,7 +145,7 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     if any(b < 1 for b in args.budgets):
         raise UserError("--budgets must be positive step counts")
     records, warnings = RunStore(Path(args.results)).records()
-    records, more = one_dataset(records, lambda r: (r["dataset"], r["ratio"], r["profile"]))
+    records, more = _one_dataset_no_nan(records)
     for w in [w for w in warnings if w.startswith("skipped")] + more:
         print(f"warning: {w}", file=sys.stderr)
     t = budget.table(records, dataset, ratio, methods, sorted(set(args.budgets)), args.profile, args.seeds)

@@ -111,3 +111,23 @@ def _fingerprint(record: dict) -> str:
 
 def nan_free(values: Iterable[object]) -> bool:
     return all(not (isinstance(v, float) and math.isnan(v)) for v in values)
+
+
+def without_nan(records: list[dict]) -> tuple[list[dict], list[str]]:
+    """The records whose valid-selected evaluation has no NaN metric; one warning per run left out, so a mean
+    over seeds never counts a seed it cannot average."""
+    from biasbench.results import selection
+
+    kept, warnings = [], []
+    for r in records:
+        try:
+            entry = selection.choose(r, "valid")
+            values = [entry[split].get(m) for split in ("valid", "test") for m in _METRICS]
+        except (KeyError, TypeError, AttributeError):
+            kept.append(r)  # the reader says what it misses
+            continue
+        if nan_free(v for v in values if v is not None):
+            kept.append(r)
+        else:
+            warnings.append(f"skipped run {r.get('run_id')}: a metric at its selected evaluation is NaN")
+    return kept, warnings
