@@ -689,6 +689,13 @@ def labels_edited(c: Ctx) -> None:
     _rewrite_shard(c, "1pct", "train", "label", change)
 
 
+def shard_reencoded(c: Ctx) -> None:
+    """The same rows written again with other parquet settings: same fingerprint, other bytes."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pq.read_table(c.shard()), c.shard(), compression="gzip")
+
+
 def forged(column: str, value: int, unit: str = "1pct", split: str = "train"):
     """A forger's edit: the shard changed and every sha256 and fingerprint recomputed to match."""
     def setup(c: Ctx) -> None:
@@ -982,8 +989,9 @@ ROWS2 = [
          "not a plain file name"),
     Row2("lff-tag-list-export", params_set("severity", [4]), EXPORT("lff"), 2, "not a plain file name"),
     # 2. content served without checking it: one verified reader (dataset_format/read.py: read_config)
-    *[Row2(f"labels-edited-{k}", labels_edited, f, 2, "not the shard its manifest vouches for")
+    *[Row2(f"labels-edited-{k}", labels_edited, f, 2, "does not match its recorded fingerprint")
       for k, f in READERS.items()],
+    Row2("shard-reencoded-export", shard_reencoded, EXPORT("disent"), 2, "not the shard its manifest vouches for"),
     Row2("labels-edited-verify", labels_edited, VERIFY, 1, "MISMATCH", lines=0),
     *[Row2(f"forged-label-10-{k}", forged("label", 10), f, 2, "outside 0..9") for k, f in READERS.items()],
     Row2("forged-label-minus-1-run", forged("label", -1), RUN_, 2, "outside 0..9"),
@@ -1103,7 +1111,7 @@ def _snapshot(path: Path) -> dict[str, str]:
 @pytest.mark.parametrize("row", ROWS2, ids=[r.id for r in ROWS2])
 def test_hostile_round_two(row: Row2, small_cmnist, tmp_path, capsys, monkeypatch):
     root = tmp_path / "data"
-    shutil.copytree(small_cmnist, root, symlinks=True)
+    shutil.copytree(small_cmnist, root, symlinks=True, ignore=shutil.ignore_patterns(".cache"))  # as generated
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "victim.txt").write_text("precious")
@@ -1143,11 +1151,13 @@ def test_the_second_table_is_large_enough():
 def test_an_ascii_console_gets_ascii_not_a_crash(command, small_cmnist, tmp_path, monkeypatch):
     import io
 
-    c = Ctx(tmp_path, small_cmnist, tmp_path / "outside", tmp_path / "out")
+    root = tmp_path / "data"
+    shutil.copytree(small_cmnist, root, ignore=shutil.ignore_patterns(".cache"))
+    c = Ctx(tmp_path, root, tmp_path / "outside", tmp_path / "out")
     _write_records(c, [_good(41, 70.0), _good(42, 72.0)])
     buffer = io.BytesIO()
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(buffer, encoding="ascii"))
-    args = {"run": lambda: ["run", "--method", "erm", *RUN, "--data-dir", str(small_cmnist), "--results",
+    args = {"run": lambda: ["run", "--method", "erm", *RUN, "--data-dir", str(root), "--results",
                             str(tmp_path / "fresh")],
             "leaderboard": lambda: lb(c), "report": lambda: report(c)}[command]()
     assert main(args) == 0
