@@ -761,8 +761,8 @@ def five_pct_as_one_pct(c: Ctx) -> None:
 
     keep, module.GENERATOR = module.GENERATOR, module.ColoredMNIST(replace(module.CMNIST, valid_size=300))
     try:
-        generate("cmnist", [Decimal("0.05")], c.tmp / "other", 0, write_mnist(c.tmp / "src5", synthetic_mnist(1500, 300)),
-                 allow_unverified=True)
+        src = write_mnist(c.tmp / "src5", synthetic_mnist(1500, 300))
+        generate("cmnist", [Decimal("0.05")], c.tmp / "other", 0, src, allow_unverified=True)
     finally:
         module.GENERATOR = keep
     shutil.rmtree(c.ds / "data" / "1pct")
@@ -1066,8 +1066,8 @@ ROWS2 = [
     Row2("beta-on-erm", nothing, lambda c: run_args(c, "--beta", "2"), 2, "erm has no beta"),
     Row2("beta-on-erm-sweep", nothing, lambda c: ["sweep", "--methods", "erm", "lff", "--beta", "2", "--dry-run",
                                                   *data(c), "--results", str(c.results())], 2, "has a beta"),
-    *[Row2(f"device-{d.replace(':', '')}", nothing, lambda c, d=d: run_args(c)[:-4] + ["--device", d] + run_args(c)[-4:],
-           2, "--device") for d in ("mps", "meta", "cpu:3", "xla", "cuda:99")],
+    *[Row2(f"device-{d.replace(':', '')}", nothing, lambda c, d=d: [*run_args(c), "--device", d], 2, "--device")
+      for d in ("mps", "meta", "cpu:3", "xla", "cuda:99")],
     Row2("device-mps-sweep", nothing, lambda c: ["sweep", "--methods", "erm", "--device", "mps", "--dry-run", *data(c),
                                                  "--results", str(c.results())], 2, "cpu or cuda only"),
     Row2("eval-every-over-steps", nothing, lambda c: ["run", "--method", "erm", "--profile", "cpu", "--device", "cpu",

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # What the output uses beyond ASCII, as a console that cannot encode it shows it (anything else: '?').
-_ASCII = {"±": "+-", "·": ".", "–": "-", "—": "-", "×": "x", "≥": ">=", "≤": "<=", "→": "->", "…": "...", "✓": "ok"}
+_ASCII = {"±": "+-", "·": ".", "–": "-", "—": "-", "×": "x", "≥": ">=", "≤": "<=", "→": "->", "…": "...",
+          "✓": "ok"}
 
 
 def _ascii_fallback(exc: UnicodeError):
