@@ -77,17 +77,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_preview(args: argparse.Namespace) -> int:
     from biasbench.dataset_format import preview
-    from biasbench.dataset_format.png import decode
-    from biasbench.dataset_format.parquet import read_split
-    from biasbench.dataset_format.read import find_split
+    from biasbench.dataset_format.read import read_arrays
     from biasbench.ratios import parse_ratio
 
     gen, folder = _dataset_folder(args.dataset, args.data_dir)
-    paths, _ = find_split(folder, parse_ratio(args.ratio), "train")
-    table = read_split(paths)
-    images = table.column("image").combine_chunks().field("bytes")
-    png = preview.render(lambda i: decode(images[i].as_py()), table.column("label").to_numpy(),
-                         table.column("aligned").to_numpy(), len(gen.schema.label_names))
+    sizes = (len(gen.schema.label_names), len(gen.schema.bias_names))
+    train = read_arrays(folder, parse_ratio(args.ratio), "train", sizes=sizes)  # the content the manifest vouches for
+    png = preview.render(lambda i: train.images[i], train.label, train.aligned, sizes[0])
     out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

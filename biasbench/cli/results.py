@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from biasbench.errors import UserError
-from biasbench.cli.common import _Parser, _dataset_names, _method_names, _selection_rule, add_results
+from biasbench.cli.common import _Parser, _dataset_names, _method_names, _selection_rule, add_force, add_results
+from biasbench.results.records import one_dataset, without_nan
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from biasbench.results import leaderboard
     from biasbench.results.store import RunStore
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):  # checked before any record is read
-        raise UserError(f"--name must be a file name stem (letters, digits, '.', '_', '-'), got {args.name!r}")
+    from biasbench.safe_paths import plain_name
+
+    plain_name(args.name, "--name")  # checked before any record is read
+    _has_runs(args.results)
     records, warnings = RunStore(Path(args.results)).records()
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -26,6 +28,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     table = leaderboard.aggregate(runs, args.selection)
     from biasbench.results import plots
 
+    leaderboard.check_not_emptier(table, Path(args.out), args.name, args.force, str(args.results))
     try:
         figures = plots.leaderboard_figures(table, Path(args.out), args.name)
         csv_path, md_path = leaderboard.write(table, Path(args.out), args.name, figures)
@@ -43,6 +46,20 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         md_path = f"{md_path}, {tex_path}"
     print(f"wrote {csv_path} and {md_path} ({len(runs)} runs, {len(table)} rows)")
     return 0
+
+
+def _one_dataset_no_nan(records: list[dict]) -> tuple[list[dict], list[str]]:
+    """budget's and density's records: runs with a NaN selected metric out, then one dataset per cell."""
+    records, nan = without_nan(records)
+    records, mixed = one_dataset(records, lambda r: (r["dataset"], r["ratio"], r["profile"]))
+    return records, nan + mixed
+
+
+def _has_runs(results) -> None:
+    """A --results that holds no runs/ folder is a typo, not an empty benchmark: refused before anything is
+    written, so it never replaces a committed table."""
+    if not (Path(results) / "runs").is_dir():
+        raise UserError(f"--results {results} holds no runs/ folder (a typo?); nothing was read or written")
 
 
 def _cmd_plot_density(args: argparse.Namespace) -> int:
@@ -136,7 +153,8 @@ def _cmd_density(args: argparse.Namespace) -> int:
     ratio = config_name(parse_ratio(args.ratio))
     get_protocol(args.profile, dataset)
     records, warnings = RunStore(Path(args.results)).records()
-    for w in (w for w in warnings if w.startswith("skipped")):  # a missing folder is the error below
+    records, more = _one_dataset_no_nan(records)
+    for w in [w for w in warnings if w.startswith("skipped")] + more:  # a missing folder is the error below
         print(f"warning: {w}", file=sys.stderr)
     from biasbench.baselines import get as get_method, names as method_names
 
@@ -169,6 +187,9 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     from biasbench.results.store import RunStore
     from biasbench.runconfig import get_protocol
 
+    from biasbench.safe_paths import plain_name
+
+    plain_name(args.name, "--name")  # the one check every name reaching a path goes through
     dataset = get_dataset(args.dataset).name
     ratio = config_name(parse_ratio(args.ratio))
     get_protocol(args.profile, dataset)
@@ -176,7 +197,8 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     if any(b < 1 for b in args.budgets):
         raise UserError("--budgets must be positive step counts")
     records, warnings = RunStore(Path(args.results)).records()
-    for w in (w for w in warnings if w.startswith("skipped")):
+    records, more = _one_dataset_no_nan(records)
+    for w in [w for w in warnings if w.startswith("skipped")] + more:
         print(f"warning: {w}", file=sys.stderr)
     t = budget.table(records, dataset, ratio, methods, sorted(set(args.budgets)), args.profile, args.seeds)
     if t.empty:
@@ -209,6 +231,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for results in map(Path, args.results):  # one store per profile, e.g. cmnist-cpu and cmnist-disent
         if not ((results / "runs").is_dir() or not args.csv):
             continue
+        _has_runs(results)
         records, warnings = RunStore(results).records()
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -235,9 +258,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     text = reproduction.markdown(rows, sources, ordered(), set(_method_names()))
     out = Path(args.out)
+    measured_now = sum(r.verdict != reproduction.NOT_RUN for r in rows)
+    before = reproduction.measured_in(out)
+    lost = [f"{before - measured_now} measured cell(s)"] if before > measured_now else []
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(out, text)
+        atomic.write_bytes_unless_emptier(out, text.encode("utf-8"), lost, args.force,
+                                          f"{', '.join(args.results)} gives {measured_now}, it has {before}")
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     counts = {v: sum(r.verdict == v for r in rows) for v in (reproduction.HOLDS, reproduction.FAILS, reproduction.NOT_RUN)}
@@ -278,6 +305,7 @@ def register(sub) -> None:
     lb.add_argument("--latex", action="store_true",
                     help="also write OUT/NAME.tex: one booktabs table per dataset/profile/variant of the headline "
                          "test metric, mean ± std, the best of each ratio column in bold (needs \\usepackage{booktabs})")
+    add_force(lb, "OUT/NAME.csv and .md")
     lb.set_defaults(func=_cmd_leaderboard)
 
     plot = sub.add_parser("plot", help="plot run records: accuracy vs density (REST Fig. 3), per-group accuracy heatmap")
@@ -415,4 +443,5 @@ def register(sub) -> None:
                      help="a leaderboard CSV (from 'biasbench leaderboard') to include; repeatable")
     rep.add_argument("--out", default="leaderboard/REPRODUCTION.md", metavar="FILE",
                      help="output file (default: leaderboard/REPRODUCTION.md)")
+    add_force(rep, "--out")
     rep.set_defaults(func=_cmd_report)

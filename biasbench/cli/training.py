@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from biasbench.errors import UserError
 from biasbench.cli import logsink
 from biasbench.cli.common import _TqdmReporter, _dataset_names, _method_names, _device, _check_dataset_folder, _add_numerics_options, _amp, _names, add_data_dir, add_results
+
+
+def _beta_methods() -> list[str]:
+    from biasbench.baselines import get as get_method
+
+    return [m for m in _method_names() if get_method(m).uses_beta]
 
 
 def _default_profile(gpu: bool, why_gpu: str, why_not: str) -> str:
@@ -35,6 +42,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     densities = parse_densities(args.density)
     if densities != [None] and not method_cls.uses_density:
         raise UserError(f"--density applies to sparse methods only; {args.method} is dense")
+    if args.beta is not None and not method_cls.uses_beta:  # refused, as --density is, never silently ignored
+        raise UserError(f"--beta applies to methods that reweight by it ({', '.join(_beta_methods())}); "
+                        f"{args.method} has no beta")
     gen = get_dataset(args.dataset)
     ratios = parse_ratios(args.ratio)
     if args.seeds < 1:
@@ -113,9 +123,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     datasets = _names(args.datasets, _dataset_names(), "datasets")
     ratios = parse_ratios(",".join(args.ratios))
     densities = tuple(parse_densities(",".join(args.densities) if args.densities else None))
+    if args.beta is not None and not set(methods) & set(_beta_methods()):
+        raise UserError(f"--beta applies to methods that reweight by it ({', '.join(_beta_methods())}); "
+                        f"none of {', '.join(methods)} has a beta")
     if args.launcher == "local":
-        _device(args.device)  # checks that it exists here
-    elif args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
+        _device(args.device)  # checks that it exists here: refused up front, not once per run
+    elif args.device not in ("auto", "cpu") and not (args.device == "cuda" or re.fullmatch(r"cuda:\d+", args.device)):
         raise UserError(f"--device {args.device!r} is not a device (use auto, cpu, cuda or cuda:N)")
     results = Path(args.results)
     logsink.check(args)

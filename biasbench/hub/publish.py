@@ -62,6 +62,12 @@ def stage(folder: DatasetFolder, generator, configs: list[Config], out: Path, re
         atomic.check_writable(out)
     except OSError as exc:
         raise UserError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    from biasbench.dataset_format.read import read_config
+
+    sizes = (len(generator.schema.label_names), len(generator.schema.bias_names))
+    for config in configs:  # only the content the manifest vouches for is staged (sha256, fingerprint, labels)
+        for split in config.splits:
+            read_config(folder, config, split, sizes=sizes)
     units = {u for c in configs for u in (c.name, *c.required)}
     for unit in sorted(units):
         for name in [*folder.read_unit(unit)["files"], "unit.json"]:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from biasbench import atomic
 from biasbench.ratios import ratio_from_config
+from biasbench.results.records import nan_free, one_dataset
 
 METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy", "min_aligned_conflicting")
 # min(aligned, conflicting) accuracy: REST's train.py reports min over its two groups (PROTOCOL.md); derived
@@ -79,6 +80,8 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
 
     rule = rules.get(selection)
     rows, warnings = [], []
+    records, warnings = one_dataset(records, lambda r: (r.get("dataset"), r.get("ratio"), r.get("method"),
+                                                        r.get("profile"), read_variant(r)))
     for r in records:
         try:
             chosen = rule.choose(r)
@@ -99,6 +102,10 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
                     row[f"{split}_{m}"] = DERIVED[m](chosen[split]) if m in DERIVED else chosen[split][m]
         except (KeyError, TypeError) as exc:
             warnings.append(f"skipped run {r.get('run_id', '?')}: missing field {exc}")
+            continue
+        if not nan_free(float(row[f"{split}_{m}"]) for m in METRICS for split in ("test", "valid")):
+            warnings.append(f"skipped run {r['run_id']}: a metric at its selected evaluation is NaN "
+                            "(the row counts only the seeds it averages)")
             continue
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -264,6 +271,22 @@ def _cost_cells(r) -> list[str]:
         dens += f" ({rule})"
     return [dens, num(r.get("params_nonzero"), ",.0f"),
             num(r.get("train_flops_ratio"), ".3g", "x"), num(r.get("inference_flops_ratio"), ".3g", "x")]
+
+
+def check_not_emptier(table: pd.DataFrame, out_dir: Path, name: str, force: bool, source: str) -> None:
+    """Refuse (without `force`) to replace OUT/NAME.csv by a table that lacks rows it has: a mistyped or empty
+    --results never wipes a committed leaderboard."""
+    old_path = Path(out_dir) / f"{name}.csv"
+    try:
+        old = pd.read_csv(old_path, keep_default_na=False, dtype=str) if old_path.is_file() else pd.DataFrame()
+    except (OSError, ValueError, pd.errors.ParserError):
+        old = pd.DataFrame()
+    cols = KEYS + ["selection"]
+    if old.empty or not set(cols) <= set(old.columns):
+        return
+    have = set() if table.empty else {tuple(str(v) for v in row) for row in table[cols].astype(str).values}
+    lost = [" ".join(k) for k in (tuple(str(v) for v in row) for row in old[cols].values) if k not in have]
+    atomic.refuse_if_losing(old_path, lost, force, f"{source} gives {len(table)} row(s)")
 
 
 def write(table: pd.DataFrame, out_dir: Path, name: str = "leaderboard", figures: dict | None = None) -> tuple[Path, Path]:

@@ -310,3 +310,16 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
     lines.append("")
     return "\n".join(lines)
 
+
+
+def measured_in(path) -> int:
+    """How many cells an existing report measured (holds + does not hold, from its summary line); 0 if none."""
+    import re
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return 0
+    found = re.search(r"Summary: (\d+) holds, (\d+) does not hold", text)
+    return int(found.group(1)) + int(found.group(2)) if found else 0

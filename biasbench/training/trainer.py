@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from biasbench.training.method import Batch, Method, TrainInfo
 from biasbench.data import TensorSplit
 from biasbench.errors import UserError
-from biasbench.progress import SILENT, Reporter
+from biasbench.progress import SILENT, Reporter, warn
 from biasbench.runconfig import RunConfig
 from biasbench.training import checkpoint, flops
 from biasbench.training.batches import IndexStream, Preprocess
@@ -173,8 +173,13 @@ def train(
 
     state = {"step": 0, "history": [], "best_valid": None, "best_test": None, "train_s": 0.0, "eval_s": 0.0,
              "images": 0}
-    if checkpoint_path.is_file() and not restart:
-        saved = checkpoint.load(checkpoint_path)
+    me = checkpoint.identity(checkpoint_path.stem, cfg.to_dict())
+    saved = checkpoint.load(checkpoint_path) if checkpoint_path.is_file() and not restart else None
+    foreign = checkpoint.claim(checkpoint_path, saved, me) if saved is not None else None
+    if foreign is not None:  # another run's (or an older biasbench's) checkpoint: never resumed
+        warn(reporter, foreign)
+        saved = None
+    if saved is not None:
         try:
             for name, module in modules.items():
                 module.load_state_dict(saved["modules"][name])
@@ -258,6 +263,7 @@ def train(
                     "method": method.state_dict(),
                     "torch_rng": torch.get_rng_state(),
                     "state": state,
+                    "identity": me,
                 },
             )
     bar.close()
