@@ -275,6 +275,7 @@ def train(
         "steps_trained": total,
         "backend": backend,
         "params": count_params(model),
+        **method.record(),
     }
 
 
