@@ -90,8 +90,7 @@ def mask_density(layers, masks) -> dict:
 class MRMParams:
     """Modular Risk Minimization's own numbers (Zhang et al., ICML 2021; REST paper §3).
 
-    MRM has no released code (its paper's reproducibility checklist says
-    so), so the probe's numbers are those of the probing method MRM builds
+    MRM has no released code (biasbench/DECISIONS.md), so the probe's numbers are those of the probing method MRM builds
     on, Csordas et al.'s differentiable weight masks (RobertCsordas/modules):
     hard Gumbel-sigmoid masks with straight-through gradients,
     temperature 1 (framework/layers/gumbel_sigmoid.py); logits initialised to
