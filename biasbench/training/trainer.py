@@ -281,6 +281,7 @@ def train(
         "steps_trained": total,
         "backend": backend,
         "params": count_params(model),
+        **method.record(),
     }
 
 
