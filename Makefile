@@ -10,7 +10,7 @@ DEMO_ROOT ?= demo-data
 DEMO_RUN = --ratio all --seeds 1 --steps 150 --eval-every 75 --profile cpu --device cpu \
 	--data-dir $(DEMO_ROOT) --results $(DEMO_ROOT)/results
 
-.PHONY: venv demo lint test test-fast bench clean
+.PHONY: venv demo lint test test-fast bench dist clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+# The wheel and sdist in dist/ (tests/test_wheel.py, part of `make test`, installs the wheel into a fresh venv).
+dist: $(STAMP)
+	$(BIN)/python -m build --no-isolation --outdir dist
+
 # The suite without its slow tests (real data, kill-and-resume, the Ray and SLURM launchers): under 2 minutes.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not ray and not slurm"
@@ -50,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cifar10c.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_ROOT) build *.egg-info
+	rm -rf $(VENV) $(DEMO_ROOT) build dist *.egg-info

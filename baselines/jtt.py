@@ -1,16 +1,22 @@
 """Just Train Twice (Liu et al., ICML 2021): ERM finds the hard samples, a second ERM upweights them.
 
 No bias labels. Stage 1 trains the identification model, ERM for T steps
-(`identify_fraction` of the common budget). Its error set is the training
-samples it misclassifies, predicted over the whole train split in eval mode
-(anniesch/jtt:process_training.py, `wrong_1_times`). Stage 2 trains the
-final model from the same initial weights (the reference seeds both runs
-alike), with fresh optimizer state, for the full common budget, on the train
-split with every error-set sample upsampled lambda_up times: the reference
-repeats their indices in the dataset; here the trainer's sampler draws each
-error sample with weight lambda_up (the same distribution, drawn with
-replacement as REST's resampling is). Only stage-2 evaluations may be
-selected. Numbers: `JTTParams` below.
+(`identify_fraction` of the common budget, at least one epoch: see
+`JTTParams`). Its error set, as the reference takes it (anniesch/jtt: train.py
+`run_epoch` writes each training batch's predictions, made in train mode
+before that batch's update, to output_train_epoch_{T}.csv;
+process_training.py `wrong_1_times` marks the rows predicted wrong there):
+each training sample's prediction at its latest draw in stage 1, in train
+mode, before the update, != its label. (`error_set="eval"` instead predicts
+the whole split in eval mode after step T, the first version's rule.)
+Stage 2 trains the final model from the same initial weights (the reference
+seeds both runs alike), with fresh optimizer state, for the full common
+budget, on the train split with every error-set sample held lambda_up + 1
+times: the reference appends lambda_up copies of their indices to the
+dataset (run_expt.py, `ConcatDataset([train_data, upsampled_points])`); here
+the trainer's sampler draws each error sample with weight lambda_up + 1 (the
+same distribution, drawn with replacement as REST's resampling is). Only
+stage-2 evaluations may be selected. Numbers: `JTTParams` below.
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from biasbench.baselines.base import TrainInfo
+from biasbench.baselines.base import Batch, TrainInfo
 from biasbench.baselines.erm import ERM
 from biasbench.runconfig import RunConfig
+
+ERROR_SETS = ("train_pass", "eval")
 
 
 @dataclass(frozen=True)
 class JTTParams:
-    """Just Train Twice's own numbers (anniesch/jtt README, process_training.py).
+    """Just Train Twice's own numbers (anniesch/jtt README, process_training.py, run_expt.py).
 
     T and lambda_up are tuned per dataset in the reference (CUB: T = 60 of 300
     epochs, lambda_up 100; CelebA: 1 of 50, 50; MultiNLI: 2 of 5, 6) and no
@@ -35,10 +44,28 @@ class JTTParams:
     tuning: the first setting its README shows, CUB's, as shares of the
     budget: T = 20 % of the common budget, lambda_up = 100. The final model
     then trains the full budget after T (biasbench/baselines/jtt.py).
+    `error_set`: "train_pass" (the reference's: train-mode predictions made
+    before each update during stage 1's training pass; T is then at least one
+    epoch, ceil(n / batch) steps, as the reference's T is a whole number of
+    epochs, >= 1, so that every sample has been predicted) or "eval" (the
+    whole split in eval mode after step T; the first version's rule).
+    `copies`: each error sample is held upweight + 1 times ("plus_one", the
+    reference's original + lambda_up appended copies) or upweight times
+    ("upweight", the first version's).
     """
 
     identify_fraction: float = 0.2
     upweight: float = 100.0
+    error_set: str = "train_pass"
+    copies: str = "plus_one"
+
+
+def identify_steps(steps: int, params: dict, n: int, batch_size: int) -> int:
+    """T in optimizer steps: the share of the budget; with the train-pass error set, at least one epoch."""
+    t = max(1, round(steps * float(params["identify_fraction"])))
+    if params.get("error_set", "eval") == "train_pass":
+        t = max(t, -(-n // batch_size))
+    return t
 
 
 class JTT(ERM):
@@ -48,14 +75,27 @@ class JTT(ERM):
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)
         params = cfg.method_params()
-        self.identify_steps = max(1, round(cfg.steps * float(params["identify_fraction"])))
-        self.upweight = float(params["upweight"])
+        self.error_set = str(params.get("error_set", "eval"))
+        if self.error_set not in ERROR_SETS:
+            raise ValueError(f"unknown jtt error_set {self.error_set!r} ({' or '.join(ERROR_SETS)})")
+        self.identify_steps = identify_steps(cfg.steps, params, train.n, cfg.protocol.batch_size)
+        copies = str(params.get("copies", "upweight"))
+        self.upweight = float(params["upweight"]) + (1.0 if copies == "plus_one" else 0.0)
         self.initial: dict | None = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        # stage 1's latest train-mode prediction per sample (-1: not drawn yet), for the train-pass error set
+        device = next(model.parameters()).device  # on the model's device: no host sync per step
+        self.seen: torch.Tensor | None = torch.full((train.n,), -1, dtype=torch.int64, device=device)
         self.error: torch.Tensor | None = None  # (n,) bool on CPU, once stage 1 is over
         self.done = 0
 
     def total_steps(self) -> int:
         return self.identify_steps + self.cfg.steps
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        logits = self.model(batch.x)
+        if self.error is None and self.error_set == "train_pass":  # stage 1: the pass's pre-update predictions
+            self.seen[batch.index.to(self.seen.device)] = logits.detach().argmax(1).to(self.seen.device)
+        return F.cross_entropy(logits, batch.y)
 
     def sample_weights(self) -> torch.Tensor | None:
         if self.error is None:
@@ -66,17 +106,25 @@ class JTT(ERM):
     def resampled(self, step: int) -> bool:
         return step == self.identify_steps
 
+    def find_errors(self) -> torch.Tensor:
+        """The error set, by `error_set`: (n,) bool."""
+        if self.error_set == "train_pass":
+            if bool((self.seen < 0).any()):  # T >= one epoch of permutations: cannot happen
+                raise RuntimeError("jtt's stage 1 did not draw every training sample")
+            return self.seen.cpu() != self.train.labels
+        if self.train.predict is None:
+            raise ValueError("jtt needs TrainInfo.predict to find its error set")
+        return self.train.predict(self.model) != self.train.labels
+
     def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
         self.done = step
         if step == self.identify_steps:
-            if self.train.predict is None:
-                raise ValueError("jtt needs TrainInfo.predict to find its error set")
-            self.error = self.train.predict(self.model) != self.train.labels
+            self.error = self.find_errors()
             self.model.load_state_dict(self.initial)
             if optimizer is not None:
                 for p in self.model.parameters():
                     optimizer.state.pop(p, None)
-            self.initial = None
+            self.initial, self.seen = None, None
 
     def selectable(self, step: int) -> bool:
         return step > self.identify_steps
@@ -85,21 +133,33 @@ class JTT(ERM):
     def selectable_entry(cls, record: dict, entry: dict) -> bool:
         """Only the final model's evaluations, as `selectable` during training (from the recorded config)."""
         c = record["config"]
+        if c["method_params"].get("error_set", "eval") == "train_pass":  # T depends on n: the recorded flag
+            return bool(entry.get("selectable", True))
         identify = max(1, round(int(c["steps"]) * float(c["method_params"]["identify_fraction"])))
         return entry["step"] > identify
+
+    def record(self) -> dict:
+        """The error set's size and T, for the run record."""
+        if self.error is None:
+            return {}
+        return {"jtt": {"identify_steps": self.identify_steps, "error_set": int(self.error.sum()),
+                        "weight": self.upweight}}
 
     def state_dict(self) -> dict:
         if self.error is not None:
             return {"done": self.done, "error": self.error.clone()}
-        return {"done": self.done, "initial": {k: v.cpu() for k, v in self.initial.items()}}
+        return {"done": self.done, "initial": {k: v.cpu() for k, v in self.initial.items()},
+                "seen": self.seen.cpu()}
 
     def load_state_dict(self, state: dict) -> None:
         self.done = int(state["done"])
         if "error" in state:
-            self.error, self.initial = state["error"].bool(), None
+            self.error, self.initial, self.seen = state["error"].bool(), None, None
         else:
             device = next(self.model.parameters()).device
             self.initial = {k: v.to(device) for k, v in state["initial"].items()}
+            if "seen" in state:
+                self.seen = state["seen"].to(device)
 
 
 METHOD = JTT

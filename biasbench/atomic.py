@@ -29,11 +29,15 @@ def _fsync_dir(path: Path) -> None:
 def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the old file stays, no temporary is left beside it
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
 
 
@@ -69,6 +73,35 @@ def temp_dir(parent: Path, name: str) -> Path:
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     return tmp
+
+
+@contextlib.contextmanager
+def building(parent: Path, name: str) -> Iterator[Path]:
+    """A temporary directory beside its final place, removed if the block fails (a full disk, a damaged
+    input): a failed write leaves nothing half-built behind, and what was in place before stays."""
+    tmp = temp_dir(parent, name)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_bytes_unless_emptier(path: Path, data: bytes, lost: list[str], force: bool, hint: str) -> None:
+    """Write `path` atomically, unless that would drop what `lost` names (rows the old file has and the new one
+    lacks) and `force` is off: an empty or mistyped input never silently replaces a committed result."""
+    refuse_if_losing(path, lost, force, hint)
+    write_bytes(path, data)
+
+
+def refuse_if_losing(path: Path, lost: list[str], force: bool, hint: str) -> None:
+    """A one-line UserError when replacing `path` would drop `lost` and `force` is off."""
+    from biasbench.errors import UserError
+
+    if lost and not force:
+        more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+        raise UserError(f"refusing to replace {path}: it would lose {lost[0]}{more} ({hint}); "
+                        "check the input, or pass --force to replace it")
 
 
 def publish_dir(tmp: Path, final: Path) -> None:

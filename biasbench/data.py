@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from biasbench import atomic
+from biasbench import atomic, safe_paths
 from biasbench.errors import UserError
 from biasbench.dataset_format.folder import DatasetFolder
 from biasbench.dataset_format.read import SplitArrays, find_split, read_arrays
@@ -82,6 +82,17 @@ def _load(path: Path, fingerprint: str) -> SplitArrays | None:
     return None
 
 
+def _cache_path(path: Path, fingerprint: str) -> Path:
+    """<dataset>/.cache/tensors/<fingerprint>.npz through the checked path helpers: a fingerprint that is not
+    64 hex digits, or a symbolic link on the way, is refused, so nothing is written or deleted outside."""
+    name = safe_paths.plain_name(safe_paths.fingerprint(fingerprint, str(path)), "the tensor cache of")
+    cache = path / CACHE_DIR / f"{name}.npz"
+    if not safe_paths.no_symlink_below(path, cache):
+        raise UserError(f"{path / CACHE_DIR} is reached through a symbolic link; a dataset folder holds none, "
+                        "refusing it (remove the link)")
+    return cache
+
+
 def load(
     dataset: str,
     ratio: Decimal | str | float,
@@ -109,7 +120,7 @@ def load(
         raise UserError(f"no generated {dataset} in {path.parent}; run: biasbench generate {dataset}")
     folder = DatasetFolder(path, dataset)
     _, fingerprint = find_split(folder, ratio, split)
-    cache = path / CACHE_DIR / f"{fingerprint}.npz"
+    cache = _cache_path(path, fingerprint)
     arrays = _load(cache, fingerprint) if use_cache and cache.is_file() else None
     if arrays is None:
         arrays = read_arrays(folder, ratio, split, verify=True)

@@ -39,8 +39,9 @@ import numpy as np
 from biasbench import atomic
 from biasbench.digest import sha256_file
 from biasbench.errors import UserError
+from biasbench.safe_paths import plain_name
 from biasbench.dataset_format.folder import Config, DatasetFolder
-from biasbench.dataset_format.parquet import read_split
+from biasbench.dataset_format.read import read_config
 from biasbench.dataset_format.png import decode
 from biasbench.ratios import ratio_from_config
 
@@ -65,19 +66,15 @@ class _Split:
 
 
 def _read(folder: DatasetFolder, config: Config, split: str) -> _Split:
-    table = read_split([folder.path / f for f in config.files(split)])
-    return _Split(
-        png=table.column("image").combine_chunks().field("bytes").to_pylist(),
-        label=table.column("label").to_numpy().astype(np.int64),
-        bias=table.column("bias_label").to_numpy().astype(np.int64),
-        source_index=table.column("source_index").to_numpy().astype(np.int64),
-        fingerprint=config.splits[split]["fingerprint"],
-    )
+    """Through the one verified reader: what is exported is the content the manifest vouches for."""
+    schema = _generator(folder.dataset).schema
+    a = read_config(folder, config, split, sizes=(len(schema.label_names), len(schema.bias_names)))
+    return _Split(png=a.png, label=a.label, bias=a.bias, source_index=a.source_index, fingerprint=a.fingerprint)
 
 
 def _piece(parent: Path, name: str, identity: dict, report: ExportReport, write) -> None:
     """Write one top-level piece atomically, unless an identical one exists; refuse a different one."""
-    final = parent / name
+    final = parent / plain_name(name, "an export folder")
     label = str(final.relative_to(report.root))
     if final.exists():
         try:
@@ -92,13 +89,13 @@ def _piece(parent: Path, name: str, identity: dict, report: ExportReport, write)
             raise UserError(f"{final} was exported from this data but {len(changed)} file(s) changed since "
                             f"(e.g. {changed[0]}); remove it or choose another --out")
         raise UserError(f"{final} already exists with other content; remove it or choose another --out")
-    tmp = atomic.temp_dir(parent, name)
-    report.written[label] = write(tmp)
-    files = {rel: digest for rel, digest in _file_digests(tmp)}  # the marker holds the content, not only its name
-    (tmp / MARKER).write_text(json.dumps({**identity, "files": files}, sort_keys=True) + "\n")
-    # A rename, without atomic.publish_dir's fsync of every file: tens of thousands of small files
-    # would take minutes to fsync, and a lost export is simply re-run (a killed one leaves only .tmp-*).
-    os.replace(tmp, final)
+    with atomic.building(parent, name) as tmp:  # a failure (a full disk) leaves no partial piece behind
+        report.written[label] = write(tmp)
+        files = {rel: digest for rel, digest in _file_digests(tmp)}  # the marker holds the content, not its name
+        (tmp / MARKER).write_text(json.dumps({**identity, "files": files}, sort_keys=True) + "\n")
+        # A rename, without atomic.publish_dir's fsync of every file: tens of thousands of small files
+        # would take minutes to fsync, and a lost export is simply re-run (a killed one leaves only .tmp-*).
+        os.replace(tmp, final)
 
 
 def _file_digests(root: Path):
@@ -164,8 +161,14 @@ def export_disent(folder: DatasetFolder, configs: list[Config], out: Path, repor
 
 
 def lff_tag(dataset: str, config: Config) -> str:
-    """LfF's folder name for a config (its `dataset_tag`), as the dataset's registry entry writes it."""
-    return _generator(dataset).lff_tag(config.unit["params"], ratio_from_config(config.name))
+    """LfF's folder name for a config (its `dataset_tag`), as the dataset's registry entry writes it from the
+    unit's parameters: metadata, so it goes through the checked name helper before it becomes a folder."""
+    try:
+        tag = _generator(dataset).lff_tag(config.unit["params"], ratio_from_config(config.name))
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        raise UserError(f"{config.name}'s unit.json parameters do not give an LfF folder name; regenerate with "
+                        "--force") from None
+    return plain_name(tag, f"{config.name}'s LfF folder name")
 
 
 def _generator(dataset: str):

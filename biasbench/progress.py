@@ -16,6 +16,7 @@ class Bar(Protocol):
 
 class Reporter(Protocol):
     def info(self, message: str) -> None: ...
+    def warn(self, message: str) -> None: ...
     def bar(self, total: int, desc: str, unit: str) -> Bar: ...
 
 
@@ -31,8 +32,16 @@ class Silent:
     def info(self, message: str) -> None:
         pass
 
+    def warn(self, message: str) -> None:
+        pass
+
     def bar(self, total: int, desc: str, unit: str) -> Bar:
         return _NullBar()
 
 
 SILENT = Silent()
+
+
+def warn(reporter: Reporter, message: str) -> None:
+    """A one-line warning through `reporter` (an older reporter without `warn` gets it as a note)."""
+    (getattr(reporter, "warn", None) or reporter.info)(message)

@@ -135,6 +135,9 @@ def resolve(
     if eval_every is not None:
         if eval_every < 1:
             raise UserError(f"--eval-every must be a positive integer, got {eval_every}")
+        if eval_every > resolved_steps:  # it would mean "evaluate at the end": one computation, many run ids
+            raise UserError(f"--eval-every {eval_every} is more than the run's {resolved_steps} steps; pass "
+                            f"--eval-every {resolved_steps} (evaluate once, at the end) or less")
         overrides["eval_every"] = eval_every
     else:
         eval_every = p.eval_every if p.eval_every is not None else per_epoch
@@ -152,8 +155,8 @@ def resolve(
     run_beta = None
     if uses_beta:
         if beta is not None:
-            if not beta > 0:
-                raise UserError(f"--beta must be positive, got {beta}")
+            if not (beta > 0 and math.isfinite(beta)):  # inf trains to NaN and records chance accuracy
+                raise UserError(f"--beta must be a positive finite number, got {beta}")
             overrides["beta"] = beta
         run_beta = float(beta) if beta is not None else float(p.beta.get(name, _nearest(p.beta, ratio)))
     run_density, rule = None, None

@@ -50,9 +50,14 @@ class RunRequest:
 
 
 def git_commit() -> str | None:
-    """The biasbench checkout's commit (with '+dirty' for uncommitted changes), if it is one."""
+    """The biasbench checkout's commit (with '+dirty' for uncommitted changes), if it is one: an installed
+    wheel has none, even in a venv inside some other git work tree."""
     here = Path(__file__).resolve().parent
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             timeout=5)
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != here.parent:
+            return None
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
         if commit.returncode != 0:
             return None
@@ -94,9 +99,13 @@ def ensure_configs(req: RunRequest, reporter: Reporter) -> DatasetFolder:
 def load_run_data(folder: DatasetFolder, ratio: Decimal):
     from biasbench.training.trainer import RunData
 
+    from biasbench.dataset_format.read import check_ranges
+
     splits = {s: tensors.load(folder.dataset, ratio, s, path=folder.path) for s in ("train", "valid", "test")}
     config = next(c for c in folder.configs() if c.name == config_name(ratio))
     schema = _schema_sizes(folder.dataset)
+    for name, split in splits.items():  # a forged split (fingerprint recomputed) with labels outside the schema
+        check_ranges(split.labels.numpy(), split.bias.numpy(), schema, f"{folder.path} {config.name} {name}")
     return RunData(splits["train"], splits["valid"], splits["test"], *schema), config.fingerprint
 
 

@@ -43,3 +43,46 @@ def inside(root: Path, rel: str, what: str, must_exist: bool = False) -> Path:
     if must_exist and not path.exists():
         raise UserError(f"{what}: {path} is missing")
     return path
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def plain_name(name: object, what: str) -> str:
+    """`name` as one plain path component (a file name stem from the command line, a record, a card), or a
+    one-line UserError: the one check every name read from outside goes through before it reaches a path."""
+    if not is_plain_name(name):
+        raise UserError(f"{what} {name!r} is not a plain file name (letters, digits, '.', '_', '-', '+', '=', "
+                        "no '/', '..' or leading dot); refusing it")
+    return str(name)
+
+
+def child(folder: Path, name: object, what: str, suffix: str = "") -> Path:
+    """folder / (name + suffix), `name` checked as a plain name, the result not a symbolic link."""
+    path = Path(folder) / (plain_name(name, what) + suffix)
+    if path.is_symlink():
+        raise UserError(f"{what}: {path} is a symbolic link; refusing to follow it")
+    return path
+
+
+def no_symlink_below(root: Path, path: Path) -> bool:
+    """True when no component of `path` below `root` (the folder the user named) is a symbolic link."""
+    root, path = Path(root), Path(path)
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return False
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return False
+    return True
+
+
+def fingerprint(value: object, what: str) -> str:
+    """A content fingerprint as biasbench writes it (64 lowercase hex digits): it names cache files."""
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise UserError(f"{what} has fingerprint {value!r}, not 64 hex digits; refusing it "
+                        "(regenerate the dataset with --force)")
+    return value

@@ -22,6 +22,7 @@ import numpy as np
 from biasbench.errors import UserError
 from biasbench.generators.assign import rank_within_class
 from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
+from biasbench.dataset_format import card
 from biasbench.dataset_format.card import CardMeta, counts_table
 from biasbench.dataset_format.folder import Config
 from biasbench.dataset_format.parquet import SplitRows
@@ -127,6 +128,7 @@ class BiasedFFHQ:
         pretty_name="BFFHQ (biasbench)",
         license="cc-by-nc-sa-4.0",
         tags=("spurious-correlations", "debiasing", "bffhq", "ffhq", "biasbench"),
+        source_datasets=("extended|ffhq",),
     )
     licence_notice = LICENCE_NOTICE
 
@@ -271,6 +273,7 @@ def card_body(proto: BFFHQProtocol, schema: Schema, configs: list[Config]) -> st
     if params.get("source") == "release" and not prov["verified"]:
         out += ["> **Unverified source.** The folder ingested does not have the release's file counts (built with "
                 "`--allow-unverified`): not BFFHQ as published.", ""]
+    out += card.usage(BiasedFFHQ.name, configs, prov.get("built_with", {}).get("biasbench"))
     out += ["## Structure", "",
             "| column | type | meaning |", "|---|---|---|",
             "| image | Image (PNG, RGB) | the face |",
@@ -316,7 +319,9 @@ def card_body(proto: BFFHQProtocol, schema: Schema, configs: list[Config]) -> st
     out += ["", "## Bias, risks and limitations", "",
             "Age and gender labels are predictions and annotations of appearance, binary and imperfect; the "
             "dataset encodes a deliberate, artificial correlation and must not be used to build systems that "
-            "infer age or gender of people.", "", "## Citation", "", CITATIONS, ""]
+            "infer age or gender of people.", "", "## Citation", ""]
+    out += card.citation(BiasedFFHQ.name, BiasedFFHQ.card_meta.pretty_name, prov.get("built_with", {}).get("biasbench"))
+    out += ["Sources and methods:", "", CITATIONS, ""]
     return "\n".join(out)
 
 

@@ -8,6 +8,7 @@ the next one.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 import zlib
@@ -26,6 +27,7 @@ from biasbench.dataset_format import card
 from biasbench.dataset_format.folder import COMMON, DatasetFolder, params_hash
 from biasbench.paths import dataset_dir
 from biasbench.progress import SILENT, Reporter
+from biasbench.protocol import CANONICAL_CONFLICTS, CONFLICT_RULES
 from biasbench.ratios import config_name
 
 
@@ -104,6 +106,19 @@ def _withdraw_rebuilt_configs(folder: DatasetFolder, rewriting: set[str], gen) -
     atomic.write_text(folder.path / "README.md", text)
 
 
+def with_conflicts(gen, rule: str | None):
+    """The generator building `gen`'s dataset under conflict rule `rule` (None: its canonical rule)."""
+    if rule is None:
+        return gen
+    if rule not in CONFLICT_RULES:
+        raise UserError(f"unknown --conflicts {rule!r}: use one of {', '.join(CONFLICT_RULES)}")
+    if not hasattr(getattr(gen, "proto", None), "conflicts"):
+        if rule == CANONICAL_CONFLICTS:
+            return gen
+        raise UserError(f"{gen.name} has a single construction: --conflicts applies to cmnist and cifar10c")
+    return type(gen)(dataclasses.replace(gen.proto, conflicts=rule))
+
+
 def generate(
     dataset: str,
     ratios: list[Decimal],
@@ -114,12 +129,16 @@ def generate(
     allow_unverified: bool = False,
     workers: int = 1,
     reporter: Reporter = SILENT,
+    conflicts: str | None = None,
 ) -> GenerateReport:
-    """Build the requested ratios of `dataset` under `root` (a no-op for what exists)."""
-    gen = get(dataset)
+    """Build the requested ratios of `dataset` under `root` (a no-op for what exists).
+
+    `conflicts` names the rule that picks bias-conflicting images (biasbench.protocol.CONFLICT_RULES);
+    a non-canonical rule is another dataset, in its own folder (biasbench.paths)."""
+    gen = with_conflicts(get(dataset), conflicts)
     if seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {seed}")
-    path = dataset_dir(root, gen.name, seed)
+    path = dataset_dir(root, gen.name, seed, getattr(getattr(gen, "proto", None), "conflicts", CANONICAL_CONFLICTS))
     existed = path.exists()
     _prepare_dir(path)
     folder = DatasetFolder(path, gen.name)
@@ -179,7 +198,7 @@ def _generate(gen, folder: DatasetFolder, ratios, seed, source_dir, force, allow
 
         t2 = time.perf_counter()
         configs = folder.configs()
-        text = card.header(configs, gen.schema, gen.card_meta) + gen.card_body(configs)
+        text = card.render(gen, configs)
         folder.write_card_and_manifest(text, __version__)
         report.timings["card"] = time.perf_counter() - t2
         report.configs_on_disk = [c.name for c in configs]

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from biasbench import rng
-from biasbench.generators.assign import Assignment
+from biasbench.generators.assign import Assignment, card_lines
 from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
+from biasbench.dataset_format import card
 from biasbench.dataset_format.card import CardMeta, counts_table
 from biasbench.dataset_format.folder import Config
 from biasbench.dataset_format.schema import Schema
@@ -26,7 +27,7 @@ from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CIFAR10C, CIFAR10CProtocol
 from biasbench.sources.cifar10 import CIFAR10, resolve_cifar10
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: conflict rules (biasbench.protocol.CONFLICT_RULES)
 CHUNK = 500
 SOURCE_SPLITS = {"train": 0, "test": 1}
 
@@ -131,6 +132,7 @@ class CorruptedCIFAR10:
         license="other",
         tags=("spurious-correlations", "debiasing", "cifar10-c", "biasbench"),
         extra={"license_name": "cifar-10", "license_link": "https://www.cs.toronto.edu/~kriz/cifar.html"},
+        source_datasets=("extended|cifar10",),
     )
 
     def __init__(self, proto: CIFAR10CProtocol = CIFAR10C):
@@ -143,7 +145,8 @@ class CorruptedCIFAR10:
     def params(self, source: CIFAR10, seed: int, ratio: Decimal | None) -> dict:
         p = self.proto
         return unit_params(self.name, GENERATOR_VERSION, seed, ratio, source.files,
-                           corruptions=list(p.corruptions), severity=p.severity, valid_size=p.valid_size)
+                           corruptions=list(p.corruptions), severity=p.severity, valid_size=p.valid_size,
+                           conflicts=p.conflicts)
 
     def provenance(self, source: CIFAR10) -> dict:
         import importlib.metadata as md
@@ -153,7 +156,8 @@ class CorruptedCIFAR10:
     def build(self, source: CIFAR10, seed: int, ratios: list[Decimal], need_common: bool, workers: int,
               reporter: Reporter) -> Built:
         t0 = time.perf_counter()
-        plan = Assignment(source.train_labels, source.test_labels, seed, self.name, self.proto.valid_size, "corruption")
+        plan = Assignment(source.train_labels, source.test_labels, seed, self.name, self.proto.valid_size, "corruption",
+                          conflicts=self.proto.conflicts)
         outputs = plan.outputs(ratios, need_common)
         src_split, src_idx, attr, where = distinct(outputs)
         names = np.asarray(self.proto.corruptions)[attr]
@@ -201,8 +205,9 @@ class CorruptedCIFAR10:
         if not prov["verified"]:
             out += ["", "> **Unverified source.** Built from files that are not the official CIFAR-10 release "
                     "(e.g. a JPEG re-encoding) with `--allow-unverified`: not for published numbers."]
+        out += [""] + card.usage(self.name, configs, prov.get("built_with", {}).get("biasbench"))
         shown = configs[0].name
-        out += ["", "## Preview", "", f"![aligned and conflicting training images of {shown}](data/{shown}/preview.png)",
+        out += ["## Preview", "", f"![aligned and conflicting training images of {shown}](data/{shown}/preview.png)",
                 "", "## Corruptions", "", "| class | corruption (aligned) |", "|---|---|"]
         out += [f"| {c} | {k} |" for c, k in zip(p.label_names, p.corruptions)]
         out += ["", f"Severity {p.severity} of `imagecorruptions` {prov.get('imagecorruptions', '')} "
@@ -213,12 +218,15 @@ class CorruptedCIFAR10:
             out.append(f"| {c.name} | {n['train']} | {n['valid']} | {n['test']} | `{c.fingerprint[:16]}` |")
         for c in configs:
             out += ["", f"**{c.name}** (aligned / conflicting per class)", "", counts_table(c, p.label_names)]
+        out += ["", "## How it was built", "",
+                *card_lines(first["params"].get("conflicts", "random"), p.valid_size, "CIFAR-10", 50000, "corruption")]
         out += ["", "## Source files", "", "| file | md5 | official |", "|---|---|---|"]
         out += [f"| {f['file']} | `{f['md5']}` | {'yes' if f['verified'] else 'NO'} |" for f in prov["sources"]]
         out += ["", "## Licence and citation", "",
                 "CIFAR-10 (Krizhevsky, 2009) is distributed by its authors at "
                 "https://www.cs.toronto.edu/~kriz/cifar.html without a formal licence; cite the tech report. "
                 "Corruptions: Hendrycks & Dietterich (ICLR 2019), implementation by Michaelis et al. (2019).", ""]
+        out += card.citation(self.name, self.card_meta.pretty_name, prov.get("built_with", {}).get("biasbench"))
         return "\n".join(out) + "\n"
 
 

@@ -1,11 +1,13 @@
 """Colored MNIST: digits coloured by a colour that agrees with the digit except in r% of training images.
 
-Construction rules and their sources are in biasbench.protocol.CMNISTProtocol.
-Every random draw is a counter-based hash of (seed, stream, source index):
+Construction rules and their sources are in biasbench.protocol.CMNISTProtocol;
+which images conflict follows a named rule (generators.assign: LfF's source-order
+rule, canonical, or a random draw). Every random draw is a counter-based hash
+of (seed, stream, source index):
 
     valid hold-out  rank of hash(seed, "cmnist/valid-holdout", train index)
-    conflict order  rank within class of hash(seed, "cmnist/conflict", train index)
-    valid/test      rank within class of hash(seed, "cmnist/<split>-colour", index)
+    conflict order  rank within class of hash(seed, "cmnist/conflict", train index)  (random rule)
+    valid/test      rank within class of hash(seed, "cmnist/<split>-colour", index)   (random rule)
     colour noise    hash(seed, "cmnist/noise/<source split>", index)
 
 so a ratio's output never depends on other ratios or on build order, and a
@@ -22,17 +24,18 @@ from pathlib import Path
 import numpy as np
 
 from biasbench import rng
+from biasbench.dataset_format import card
 from biasbench.dataset_format.card import CardMeta, counts_table
 from biasbench.dataset_format.folder import Config
 from biasbench.dataset_format.schema import Schema
 from biasbench.progress import Reporter
 from biasbench.protocol import CANONICAL_SEED, CMNIST, CMNISTProtocol
 from biasbench.sources.mnist import MNIST, resolve_mnist
-from biasbench.generators.assign import Assignment
+from biasbench.generators.assign import Assignment, card_lines
 from biasbench.generators.base import Built, ExportLayout, source_provenance, unit_params
 from biasbench.generators.render import assemble, distinct, encode_with_digests, render_chunks
 
-GENERATOR_VERSION = 1  # bump when the construction changes; part of every unit's identity
+GENERATOR_VERSION = 2  # bump when the construction changes; part of every unit's identity (2: conflict rules)
 SOURCE_SPLITS = {"train": 0, "test": 1}
 CHUNK = 2048  # images per worker task: large enough to amortise IPC, small enough to balance
 
@@ -41,7 +44,8 @@ class Plan(Assignment):
     """Which source image gets which colour in every split (no pixels yet)."""
 
     def __init__(self, mnist: MNIST, seed: int, proto: CMNISTProtocol = CMNIST):
-        super().__init__(mnist.train_labels, mnist.test_labels, seed, "cmnist", proto.valid_size, "colour")
+        super().__init__(mnist.train_labels, mnist.test_labels, seed, "cmnist", proto.valid_size, "colour",
+                         conflicts=proto.conflicts)
         self.proto = proto
 
     train_colours = Assignment.train_attributes
@@ -77,6 +81,7 @@ class ColoredMNIST:
         pretty_name="Colored MNIST (biasbench)",
         license="cc-by-sa-3.0",
         tags=("spurious-correlations", "debiasing", "colored-mnist", "biasbench"),
+        source_datasets=("extended|mnist",),
     )
 
     def __init__(self, proto: CMNISTProtocol = CMNIST):
@@ -88,7 +93,8 @@ class ColoredMNIST:
     def params(self, source: MNIST, seed: int, ratio: Decimal | None) -> dict:
         p = self.proto
         return unit_params(self.name, GENERATOR_VERSION, seed, ratio, source.files, severity=p.severity,
-                           sigma=p.sigma, colours=[list(c) for c in p.colours], valid_size=p.valid_size)
+                           sigma=p.sigma, colours=[list(c) for c in p.colours], valid_size=p.valid_size,
+                           conflicts=p.conflicts)
 
     def provenance(self, source: MNIST) -> dict:
         return source_provenance(source.files)
@@ -163,7 +169,7 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
         "(*bias-conflicting*) carry one of the other nine colours. The valid and test splits are "
         "unbiased (colour independent of digit), so they measure whether a model learned digits. It is "
         "the Colored MNIST of LfF (Nam et al., 2020) as used by DisEnt (Lee et al., 2021) and REST "
-        "(Zhao et al., 2023), rebuilt deterministically by [biasbench](https://github.com/) at the "
+        "(Zhao et al., 2023), rebuilt deterministically by biasbench at the "
         "conflict ratios 0.5%, 1%, 2% and 5%."
     )
     if not configs:
@@ -178,9 +184,7 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
     if not prov["verified"]:
         out += ["", "> **Unverified source.** The MNIST files it was built from do not match the official "
                 "checksums (built with `--allow-unverified`); it is not Colored MNIST as published."]
-    out += ["", "## Load", "", "```python", "from datasets import load_dataset",
-            f'ds = load_dataset("PATH_OR_REPO", "{configs[0].name}")  # configs: '
-            + ", ".join(c.name for c in configs), "```", ""]
+    out += [""] + card.usage(ColoredMNIST.name, configs, prov["built_with"]["biasbench"])
     shown = configs[0].name
     out += ["## Preview", "",
             f"![aligned and conflicting training images of {shown}](data/{shown}/preview.png)", "",
@@ -208,20 +212,16 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
         hexcode = "#" + "".join(f"{round(v * 255):02x}" for v in rgb)
         out.append(f"| {i} | {name} | {rgb[0]:.4f} | {rgb[1]:.4f} | {rgb[2]:.4f} | `{hexcode}` |")
     params = first["params"]
+    rule = params.get("conflicts", "random")
     out += ["", "## How it was built", "",
             "- Source: MNIST (60,000 train + 10,000 test digits, official IDX files).",
-            f"- Valid: {params['valid_size']:,} images held out of MNIST-train by a seeded hash rank; "
-            "train is the rest. Test: all of MNIST-test.",
-            "- Train: in each class *c* with *n_c* images, exactly round(*n_c* x *r*) (halves up) are "
-            "bias-conflicting: the first ones in a seeded hash order shared by all ratios, so smaller "
-            "ratios' conflicting sets are subsets of larger ones and an image keeps its colour across "
-            "ratios. Conflicting colours cycle over the other nine colours (counts differ by at most one).",
-            "- Valid and test: colour independent of digit, the ten colours balanced within each class.",
+            *card_lines(rule, params["valid_size"], "MNIST", 60000, "colour"),
             f"- Colouring (LfF): pixel = floor(clip(colour + noise, 0, 1) x grey) (LfF truncates the same "
             "way), background black; "
             f"noise ~ N(0, {params['sigma']}^2) per image and channel (LfF severity {params['severity']}), "
             "drawn as an Irwin-Hall sum from counter-based hashes so that every machine computes the same bits.",
-            f"- Seed: {seed}. Every random choice is a hash of (seed, purpose, source index): the output of "
+            f"- Seed: {seed}. Every random choice (noise, the valid draw) is a hash of (seed, purpose, source index): "
+            "the output of "
             "one ratio does not depend on which other ratios were built or in which order.",
             "- Files: PNG (zlib level 6, no row filter) in parquet; valid and test files are shared by all configs.",
             "- `manifest.json` lists the sha256 of every file and a content fingerprint per split and config "
@@ -233,22 +233,24 @@ def card_body(proto: CMNISTProtocol, schema: Schema, configs: list[Config]) -> s
     versions = prov["built_with"]
     out += ["", "## Reproduce", "",
             "```bash",
-            f"pip install biasbench=={versions['biasbench']}",
-            f"biasbench generate cmnist --ratio all --seed {seed}",
+            f"biasbench generate cmnist --ratio all --seed {seed}" + (" --conflicts random" if rule == "random" else ""),
             "```", "",
-            "Same content fingerprints on any machine; byte-identical files with the same "
+            f"(biasbench {versions['biasbench']}, installed as in Install above.) Same content fingerprints on any "
+            "machine; byte-identical files with the same "
             f"pyarrow ({versions['pyarrow']}) and zlib ({versions['zlib']}) as this build "
             f"(numpy {versions['numpy']}, Python {versions['python']}).", ""]
     out += ["## Bias, risks and limitations", "",
             "The bias is synthetic and deliberately strong; results on Colored MNIST say little about "
             "natural images. Accuracy on the unbiased test split averages over all digit x colour groups "
-            "(90% of test images are bias-conflicting). Our noise model approximates LfF's Gaussian and "
-            "our conflict selection is random instead of LfF's source-order rule, so images differ from "
-            "LfF's and DisEnt's released files while following the same protocol.", ""]
+            "(90% of test images are bias-conflicting). Our noise model approximates LfF's Gaussian (LfF's is "
+            "unseeded, so only its distribution can match), so pixels differ from LfF's and DisEnt's files; "
+            + ("which images conflict, and with which colour, is LfF's." if rule == "lff" else
+               "this construction also picks other conflicting images than LfF's rule.") + "", ""]
     out += ["## Licence", "",
             "MNIST (LeCun, Cortes, Burges) is distributed under CC BY-SA 3.0; this derived dataset keeps "
             "that licence. The colour table comes from LfF's code (MIT licence).", ""]
-    out += ["## Citation", "", CITATIONS, ""]
+    out += ["## Citation", ""] + card.citation(ColoredMNIST.name, ColoredMNIST.card_meta.pretty_name,
+                                               versions["biasbench"]) + ["Sources and methods:", "", CITATIONS, ""]
     return "\n".join(out)
 
 

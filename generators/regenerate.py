@@ -26,7 +26,8 @@ def verify_by_regenerating(path: Path, source_dir: Path | None, workers: int) ->
     seed = int(unit["params"]["seed"])
     with tempfile.TemporaryDirectory(prefix="bb-regenerate-") as tmp:
         report = generate(manifest["dataset"], [ratio_from_config(n) for n in names], Path(tmp), seed, source_dir,
-                          allow_unverified=not unit["provenance"].get("verified", True), workers=workers)
+                          allow_unverified=not unit["provenance"].get("verified", True), workers=workers,
+                          conflicts=unit["params"].get("conflicts"))
         rebuilt = json.loads((report.path / MANIFEST).read_text())["configs"]
     checks = []
     for name in names:

@@ -83,6 +83,8 @@ def test_the_committed_records_keep_their_run_ids():
         # the record's own overrides (density, a budget-curve run's steps) re-applied
         cfg = configure(r["method"], "cmnist", ratio_from_config(r["ratio"]), r["seed"], "cpu", 55_000,
                         **c["overrides"])
+        if c.get("method_params") != cfg.to_dict().get("method_params"):
+            continue  # the method's own numbers were revised since (issue 25: mrm, groupdro, jtt): a new run id
         assert cfg.run_id(r["data"]["fingerprint"]) == r["run_id"], path.name
         checked += 1
     assert checked >= 10

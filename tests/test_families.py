@@ -44,8 +44,12 @@ def test_a_new_dataset_gets_its_familys_profile_and_method_numbers(registered, f
 
 def test_mrm_mask_lr_and_disent_lambdas_follow_the_family(registered):
     digits, faces = registered("other_digits", DIGITS), registered("other_faces", FACES)
-    mrm = {d: configure("mrm", d, Decimal("0.01"), 41, "cpu", 1000).method_params()["mask_lr"] for d in (digits, faces)}
-    assert mrm == {digits: 1e-2, faces: 1e-3}
+    def mrm(dataset, profile):
+        params = configure("mrm", dataset, Decimal("0.01"), 41, profile, 1000).method_params()
+        return params["mask_lr"], params["alpha"]
+
+    assert mrm(digits, "paper") == (1e-2, 1e-4) and mrm(faces, "paper") == (1e-3, 3e-4)
+    assert mrm(digits, "cpu") == (1e-2, 1e-4) and mrm(faces, "cpu") == (1e-2, 3e-4)  # cpu's short probes: lr 1e-2
     disent = configure("disent", faces, Decimal("0.01"), 41, "cpu", 1000).method_params()
     assert (disent["lambda_dis_align"], disent["lambda_swap"], disent["lr_gamma"]) == (2.0, 0.1, 0.1)
 

@@ -108,7 +108,35 @@ def test_fixture_fingerprints_are_pinned(built):
     assert got == PINNED_FIXTURE_FINGERPRINTS
 
 
+def test_random_rule_is_a_named_dataset_with_the_earlier_content(fixture_mnist, built, tmp_path):
+    """`--conflicts random` writes ROOT/cmnist-random, says so in its card and manifest, and its content is
+    the random-draw construction's, unchanged (the fingerprints pinned before LfF's rule became canonical)."""
+    report = build(fixture_mnist, tmp_path, workers=1, conflicts="random")
+    assert report.path == tmp_path / "cmnist-random"
+    manifest = json.loads((report.path / "manifest.json").read_text())
+    got = {name: c["fingerprint"][:16] for name, c in manifest["configs"].items()}
+    assert got == PINNED_RANDOM_FINGERPRINTS
+    assert {c["conflicts"] for c in manifest["configs"].values()} == {"random"}
+    assert {c["conflicts"] for c in json.loads((built / "manifest.json").read_text())["configs"].values()} == {"lff"}
+    card = (report.path / "README.md").read_text()
+    assert "**a random draw**" in card and "--conflicts random" in card
+    assert "**LfF's rule**" in (built / "README.md").read_text()
+
+
+def test_conflicts_option_is_refused_where_a_dataset_has_one_construction(tmp_path):
+    with pytest.raises(UserError, match="single construction"):
+        generate("bffhq", [Decimal("0.005")], tmp_path, 0, conflicts="random")
+    result = cli("generate", "cmnist", "--conflicts", "lff2", "--out", str(tmp_path))
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
 PINNED_FIXTURE_FINGERPRINTS = {
+    "0.5pct": "b8bd39b1174dce28",
+    "1pct": "8a486955ed53e543",
+    "2pct": "fe3db9c3f7e5ef55",
+    "5pct": "ca093f7bf9672144",
+}
+PINNED_RANDOM_FINGERPRINTS = {
     "0.5pct": "e6877fc0aa4b7f90",
     "1pct": "c0416918c89bd0ac",
     "2pct": "6dcc55b84dac1991",
@@ -174,7 +202,7 @@ def test_card_states_counts_seed_sources_licence_and_citations(built):
     row = "| train | " + " | ".join(f"{a} / {c}" for a, c in zip(counts["aligned"], counts["conflicting"]))
     assert row in text
     for needle in ("Seed: 0", "cc-by-sa-3.0", "CC BY-SA 3.0", "nam2020learning", "lee2021learning",
-                   "lecun1998mnist", "vermilion", "Unverified source", "biasbench==0.1.0"):
+                   "lecun1998mnist", "vermilion", "Unverified source", "biasbench_spurious-0.1.0-py3-none-any.whl"):
         assert needle in text, needle
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -25,7 +26,8 @@ def cfg_for(method: str, steps: int = 10, eval_every: int = 2):
 
 def test_groupdro_updates_group_weights_as_the_reference_and_weights_the_group_losses():
     cfg, cls = cfg_for("groupdro")
-    assert cfg.method_params() == {"step_size": 0.01, "adjustment": 0.0} and cls.uses_bias_labels
+    assert cfg.method_params() == {"step_size": 0.01, "adjustment": 0.0, "group_balanced": True}
+    assert cls.uses_bias_labels
     data = tiny_data()
     info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels, data.train.bias)
     torch.manual_seed(0)
@@ -54,13 +56,49 @@ def test_groupdro_needs_the_bias_labels():
         cls(create("simple_cnn", 2), cfg, TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels))
 
 
+def test_groupdro_draws_group_balanced_batches_as_the_references_reweight_groups():
+    """kohpangwei/group_DRO data/dro_dataset.py: WeightedRandomSampler(len / group_counts[g], replacement=True)."""
+    from biasbench.training.batches import IndexStream
+
+    cfg, cls = cfg_for("groupdro")
+    data = tiny_data()
+    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels, data.train.bias)
+    method = cls(create("simple_cnn", 2), cfg, info)
+    groups = data.train.labels * 2 + data.train.bias
+    counts = torch.bincount(groups, minlength=4).double()
+    w = method.sample_weights()
+    assert w is not None and torch.allclose(w, 1024 / counts[groups])
+    assert int(counts.min()) < 20  # the conflicting groups are rare (2 %) ...
+    stream = IndexStream(1024, 256, seed=3, weights=w)
+    drawn = groups[torch.cat([stream.next() for _ in range(40)])]
+    share = torch.bincount(drawn, minlength=4).double() / len(drawn)
+    assert torch.allclose(share, torch.full((4,), 0.25, dtype=torch.float64), atol=0.02)  # ... and drawn as often
+
+
+def test_groupdro_uniform_draws_stay_a_named_option():
+    cfg, cls = cfg_for("groupdro")
+    cfg = dataclasses.replace(cfg, params=dataclasses.replace(cfg.params, group_balanced=False))
+    data = tiny_data()
+    info = TrainInfo(1024, 2, 2, data.train.aligned, data.train.labels, data.train.bias)
+    assert cls(create("simple_cnn", 2), cfg, info).sample_weights() is None
+
+
 class RecordingJTT(get_method("jtt")):
     last: "RecordingJTT"
 
     def __init__(self, model, cfg, info):
         super().__init__(model, cfg, info)
         self.w0 = {k: v.clone() for k, v in model.state_dict().items()}
+        self.pass_pred = torch.full((info.n,), -1)  # each sample's latest train-mode, pre-update prediction
+        self.modes = set()
         RecordingJTT.last = self
+
+    def loss(self, batch):
+        if self.error is None:
+            self.modes.add(self.model.training)
+            with torch.no_grad():
+                self.pass_pred[batch.index] = self.model(batch.x).argmax(1)
+        return super().loss(batch)
 
     def after_step(self, step, optimizer):
         if step == self.identify_steps:
@@ -74,17 +112,26 @@ class RecordingJTT(get_method("jtt")):
 def test_jtt_upweights_what_its_first_model_gets_wrong_and_retrains_from_w0(tmp_path):
     cfg, _ = cfg_for("jtt", steps=10)
     params = cfg.method_params()
-    assert params == {"identify_fraction": 0.2, "upweight": 100.0} and not get_method("jtt").uses_bias_labels
+    assert params == {"identify_fraction": 0.2, "upweight": 100.0, "error_set": "train_pass", "copies": "plus_one"}
+    assert not get_method("jtt").uses_bias_labels
     result = train(cfg, tiny_data(), RecordingJTT, torch.device("cpu"), tmp_path / "j.pt")
     m = RecordingJTT.last
-    assert m.identify_steps == 2 and result["steps_trained"] == 12
+    # T = 20 % of 10 steps = 2, raised to one epoch (1024 / 256 = 4 steps) so that the pass sees every sample
+    assert m.identify_steps == 4 and result["steps_trained"] == 14
     data = tiny_data()
-    assert torch.equal(m.error, m.stage1_pred != data.train.labels) and m.error.any()
+    # the error set is the training pass's (train mode, before each update: anniesch/jtt train.py run_epoch),
+    # not an eval-mode prediction after step T
+    assert m.modes == {True} and bool((m.pass_pred >= 0).all())
+    assert torch.equal(m.error, m.pass_pred != data.train.labels) and m.error.any()
+    assert not torch.equal(m.error, m.stage1_pred != data.train.labels)
     assert all(torch.equal(m.start2[k], m.w0[k]) for k in m.w0) and m.fresh
-    w = m.sample_weights()
-    assert set(w[m.error].tolist()) == {100.0} and set(w[~m.error].tolist()) == {1.0}
+    w = m.sample_weights()  # original + lambda_up copies (run_expt.py ConcatDataset)
+    assert set(w[m.error].tolist()) == {101.0} and set(w[~m.error].tolist()) == {1.0}
+    assert result["jtt"] == {"identify_steps": 4, "error_set": int(m.error.sum()), "weight": 101.0}
     assert min(h["step"] for h in result["history"]) == 2
-    assert result["best_valid"]["step"] > 2 and result["best_test_oracle"]["step"] > 2  # stage-2 models only
+    assert result["best_valid"]["step"] > 4 and result["best_test_oracle"]["step"] > 4  # stage-2 models only
+    assert all(get_method("jtt").selectable_entry({"config": cfg.to_dict()}, h) == (h["step"] > 4)
+               for h in result["history"])
 
 
 def test_jtt_draws_the_error_set_lambda_times_as_often():

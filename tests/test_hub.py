@@ -103,7 +103,8 @@ def test_publish_makes_exactly_the_expected_calls_in_one_commit(root, hub, tmp_p
         assert f"{name}={config['fingerprint'][:16]}" in kw["commit_message"]
     assert kw["commit_message"].startswith("biasbench 0.1.0: cmnist 0.5pct, 1pct")
     dry = tmp_path / "dry"
-    assert main(["publish", "cmnist", "--dry-run", str(dry), "--data-dir", str(root)]) == 0
+    assert main(["publish", "cmnist", "--dry-run", str(dry), "--repo-id", "me/cmnist-test", "--data-dir", str(root)]) == 0
+    assert 'load_dataset("me/cmnist-test", "1pct")' in (dry / "README.md").read_text()  # the repo id, not a placeholder
     assert dict(ops) == {name: (dry / name).read_bytes() for name in tree(dry)}  # the dry run is the upload
 
 

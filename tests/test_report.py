@@ -103,7 +103,7 @@ def test_the_disent_profile_is_a_full_budget_and_the_report_shows_valid_beside_o
     rows = build(measured_from_records(records), METHODS, DATASETS)
     text = reproduction.markdown(rows, ["x"], ["cmnist"], METHODS)
     line = next(row for row in text.splitlines() if "| cmnist | 2pct | DisEnt (MLP 100-100-16)" in row)
-    assert "| 86.0 ± 0.0 (n=2) | oracle | 85.0 ± 1.4 | holds |" in line
+    assert "| 86.0 ± 0.0 (n=2) | oracle (test: class+bias) | 85.0 ± 1.4 | holds |" in line
     assert "the full budget of DisEnt's released code (50000 steps of batch 256)" in text
 
 
@@ -189,9 +189,9 @@ def test_report_command_writes_the_markdown(tmp_path, capsys):
     assert f"wrote {out}:" in printed and "holds" in printed
     text = out.read_text()
     assert ("| cmnist | 1pct | ERM (Simple CNN) | min_aligned_conflicting | 69.6 | erm | cpu | - | 70.0 ± 1.0 (n=3) | "
-            "valid | - | holds (reduced budget: `cpu`) |") in text
+            "valid (valid: class+bias) | - | holds (reduced budget: `cpu`) |") in text
     assert (f"| cmnist | 1pct | REST, d=0.05 (Simple CNN) | min_aligned_conflicting | 72.1 | rest | cpu | {chosen:g} (valid) | "
-            "40.5 ± 0.7 (n=2) | valid | - | does not hold") in text
+            "40.5 ± 0.7 (n=2) | valid (valid: class+bias) | - | does not hold") in text
     for needle in ("## Budgets", "`cpu` on cmnist: **reduced budget**", "## REST Table 3",
                    "## Protocol differences", "--lambda_upweight", "## Filling the not-run cells"):
         assert needle in text, needle
@@ -218,7 +218,7 @@ def test_report_reads_a_committed_leaderboard_csv(tmp_path, capsys):
     out = tmp_path / "R.md"
     assert main(["report", "--results", str(tmp_path / "none"), "--csv", str(csv_path), "--out", str(out)]) == 0
     assert ("| cmnist | 5pct | ERM (Simple CNN) | min_aligned_conflicting | 93.2 | erm | cpu | - | 93.2 ± 0.3 (n=2) | "
-            "valid | - | holds") in out.read_text()
+            "valid (valid: class+bias) | - | holds") in out.read_text()
 
 
 def test_report_user_errors(tmp_path, capsys):

@@ -109,3 +109,27 @@ def test_shared_jpeg_copy_reads_but_is_not_official(tmp_path):
     assert source.train_images.shape == (50000, 32, 32, 3) and source.test_images.shape == (10000, 32, 32, 3)
     assert np.bincount(source.train_labels).tolist() == [5000] * 10
     assert np.bincount(source.test_labels).tolist() == [1000] * 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATA / "cifar10-jpeg" / "materialize.py").is_file(),
+                    reason="the JPEG copy of CIFAR-10 is not in ../shared/data")
+def test_cifar10c_lff_rule_is_lffs_map_on_cifar10_labels(tmp_path):
+    """Corrupted CIFAR-10's canonical conflict rule is LfF's make_attr_labels on the 50,000 training labels in
+    file order, at every ratio, and with the aligned share 0.1 on the 10,000 test labels."""
+    from decimal import Decimal
+
+    from biasbench.generators.assign import Assignment
+    from biasbench.protocol import CIFAR10C
+    from lff_reference import lff_attr_labels
+
+    subprocess.run([sys.executable, str(SHARED_DATA / "cifar10-jpeg" / "materialize.py"), str(tmp_path)], check=True,
+                   capture_output=True)
+    source = cifar10.load_cifar10(tmp_path, allow_unverified=True)
+    plan = Assignment(source.train_labels, source.test_labels, 0, "cifar10c", CIFAR10C.valid_size, "corruption")
+    assert (len(plan.train_index), len(plan.valid_index)) == (45000, 5000)
+    for ratio in ("0.005", "0.01", "0.02", "0.05"):
+        lff = lff_attr_labels(source.train_labels, 1.0 - float(ratio))
+        assert np.array_equal(plan.train_attributes(Decimal(ratio)), lff[plan.train_index])
+        assert np.isin(np.flatnonzero(lff != source.train_labels), plan.train_index).all()
+    assert np.array_equal(plan.unbiased_attributes("test"), lff_attr_labels(source.test_labels, 0.1))

@@ -131,7 +131,7 @@ def test_a_launcher_without_its_extra_says_how_to_install_it(capsys, data_root, 
                                                              module, extra):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     code, _, err = run(capsys, *cli_args(data_root, tmp_path, "--launcher", launcher))
-    assert_one_line_error(code, err, f"pip install 'biasbench[{extra}]'")
+    assert_one_line_error(code, err, f"pip install 'biasbench-spurious[{extra}]'")
 
 
 @pytest.mark.parametrize("args,needle", [(["--methods", "erm", "dro"], "unknown method 'dro'"),

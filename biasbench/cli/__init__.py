@@ -8,6 +8,8 @@ that declares its options; `common` holds what they share.
 from __future__ import annotations
 
 import argparse
+import codecs
+import errno
 import os
 import sys
 from typing import Sequence
@@ -44,7 +46,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What the output uses beyond ASCII, as a console that cannot encode it shows it (anything else: '?').
+_ASCII = {"±": "+-", "·": ".", "–": "-", "—": "-", "×": "x", "≥": ">=", "≤": "<=", "→": "->", "…": "...",
+          "✓": "ok"}
+
+
+def _ascii_fallback(exc: UnicodeError):
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = exc.object[exc.start:exc.end]
+    return "".join(_ASCII.get(ch, "?") for ch in text), exc.end
+
+
+codecs.register_error("biasbench-ascii", _ascii_fallback)
+
+
+def _console_safe() -> None:
+    """A console that cannot encode '±' (PYTHONIOENCODING=ascii, a latin-1 terminal) gets '+-' instead of a
+    crash after the results were written."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (getattr(stream, "encoding", "") or "").lower().replace("-", "") != "utf8":
+            try:
+                reconfigure(errors="biasbench-ascii")
+            except (ValueError, OSError):
+                pass
+
+
+# Errors of the machine, not of the program: one line naming the cause (atomic writes left the old files).
+_MACHINE = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+            errno.EROFS: "the file system is read-only"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _console_safe()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -54,6 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except UserError as exc:
         print(f"biasbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _MACHINE:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"biasbench {args.command}: error: {_MACHINE[exc.errno]}{where}; what was complete before is "
+              "unchanged and nothing half-written was left in place: free some space and run it again",
+              file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")

@@ -23,6 +23,9 @@ class _TqdmReporter:
     def info(self, message: str) -> None:
         print(message)  # progress notes are output; stderr is kept for warnings and the error line
 
+    def warn(self, message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
     def bar(self, total: int, desc: str, unit: str):
         from tqdm import tqdm
 
@@ -46,12 +49,19 @@ def _device(name: str):
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: no CUDA device is available on this machine")
     try:
-        return torch.device(name)
-    except RuntimeError:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
         raise UserError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if device.type not in ("cpu", "cuda"):  # mps, meta, xla...: the trainer and its numerics are CPU and CUDA only
+        raise UserError(f"--device {name}: biasbench trains on cpu or cuda only (use auto, cpu, cuda or cuda:N)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device is available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise UserError(f"--device {name!r} is not a device (use auto, cpu, cuda or cuda:N)")
+    return device
 
 
 def _check_dataset_folder(path: Path, dataset: str) -> None:
@@ -132,3 +142,10 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 def add_results(parser: argparse.ArgumentParser, what: str = "results directory") -> None:
     """--results, the run store a command reads or writes."""
     parser.add_argument("--results", default="results", metavar="DIR", help=f"{what} (default: ./results)")
+
+
+def add_force(parser: argparse.ArgumentParser, what: str) -> None:
+    """--force for a command whose output may already hold results: without it, an output is never replaced by
+    one with fewer rows or measured cells (a mistyped --results would otherwise wipe a committed table)."""
+    parser.add_argument("--force", action="store_true",
+                        help=f"replace {what} even when the new result has fewer rows than the old one")

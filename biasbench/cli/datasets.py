@@ -12,6 +12,7 @@ from biasbench.cli.common import _dataset_folder, _ratio_names, add_data_dir
 def _cmd_publish(args: argparse.Namespace) -> int:
     import tempfile
 
+    from biasbench.dataset_format import card
     from biasbench.hub import publish
     from biasbench.hub.remote import hub_repo_id
 
@@ -25,15 +26,15 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     if getattr(gen, "licence_notice", None):
         print(gen.licence_notice)
     if args.dry_run is not None:
-        files = publish.stage(folder, gen, configs, Path(args.dry_run))
+        files = publish.stage(folder, gen, configs, Path(args.dry_run), args.repo_id)
         print(f"dry run: wrote the {len(files)} files that would be uploaded to {args.dry_run}")
         print(f"commit message: {message}")
         return 0
     with tempfile.TemporaryDirectory(prefix="bb-publish-") as tmp:
-        files = publish.stage(folder, gen, configs, Path(tmp) / "tree")
+        files = publish.stage(folder, gen, configs, Path(tmp) / "tree", args.repo_id)
         url = publish.publish(Path(tmp) / "tree", args.repo_id, message, args.private, args.revision)
     print(f"published {len(files)} files of {gen.name} ({', '.join(c.name for c in configs)}) to {args.repo_id}: {url}")
-    print(f'load with: datasets.load_dataset("{args.repo_id}", "{configs[0].name}")')
+    print(f'load with: datasets.load_dataset("{args.repo_id}", "{card.default_config(configs)}")')
     return 0
 
 
@@ -76,17 +77,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_preview(args: argparse.Namespace) -> int:
     from biasbench.dataset_format import preview
-    from biasbench.dataset_format.png import decode
-    from biasbench.dataset_format.parquet import read_split
-    from biasbench.dataset_format.read import find_split
+    from biasbench.dataset_format.read import read_arrays
     from biasbench.ratios import parse_ratio
 
     gen, folder = _dataset_folder(args.dataset, args.data_dir)
-    paths, _ = find_split(folder, parse_ratio(args.ratio), "train")
-    table = read_split(paths)
-    images = table.column("image").combine_chunks().field("bytes")
-    png = preview.render(lambda i: decode(images[i].as_py()), table.column("label").to_numpy(),
-                         table.column("aligned").to_numpy(), len(gen.schema.label_names))
+    sizes = (len(gen.schema.label_names), len(gen.schema.bias_names))
+    train = read_arrays(folder, parse_ratio(args.ratio), "train", sizes=sizes)  # the content the manifest vouches for
+    png = preview.render(lambda i: train.images[i], train.label, train.aligned, sizes[0])
     out = Path(args.out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from biasbench.errors import UserError
+from biasbench.protocol import CONFLICT_RULES
 from biasbench.cli.common import _TqdmReporter, _dataset_names, _RATIO_HELP
 
 
@@ -31,6 +32,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         allow_unverified=args.allow_unverified,
         workers=args.workers or default_workers(),
         reporter=_TqdmReporter(),
+        conflicts=args.conflicts,
     )
     if report.removed_leftovers:
         print(f"removed {report.removed_leftovers} leftover(s) of an interrupted run")
@@ -65,6 +67,7 @@ def register(sub) -> None:
             "examples:\n"
             "  biasbench generate cmnist --ratio 0.01\n"
             "  biasbench generate cmnist --ratio 0.5%,5% --out ./data\n"
+            "  biasbench generate cmnist --conflicts random          # random conflicting images: ROOT/cmnist-random\n"
             "  biasbench generate cmnist --source-dir ~/mnist        # four IDX files, .gz or raw\n"
             "  biasbench generate bffhq --source-dir ~/ffhq          # FFHQ images + one label CSV (FFHQ-Aging's)\n"
             "  biasbench generate bffhq --ratio 0.5pct --source-dir ~/bffhq   # the BFFHQ release, ingested\n"
@@ -91,6 +94,13 @@ def register(sub) -> None:
         default=0,
         help="0 builds the canonical dataset; another seed is another dataset, "
         "written to ROOT/DATASET-seedN (default: 0)",
+    )
+    g.add_argument(
+        "--conflicts",
+        choices=CONFLICT_RULES,
+        help="which training images are bias-conflicting (cmnist, cifar10c): 'lff' (default, the field's data: "
+        "LfF's make_dataset.py rule, the first and last images of each class in the source file) or 'random' "
+        "(a seeded random draw of the same count, written to ROOT/DATASET-random)",
     )
     g.add_argument("--force", action="store_true", help="rebuild configs that already exist")
     g.add_argument(

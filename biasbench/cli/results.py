@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from biasbench.errors import UserError
-from biasbench.cli.common import _Parser, _dataset_names, _method_names, _selection_rule, add_results
+from biasbench.cli.common import _Parser, _dataset_names, _method_names, _selection_rule, add_force, add_results
+from biasbench.results.records import one_dataset, without_nan
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from biasbench.results import leaderboard
     from biasbench.results.store import RunStore
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.name):  # checked before any record is read
-        raise UserError(f"--name must be a file name stem (letters, digits, '.', '_', '-'), got {args.name!r}")
+    from biasbench.safe_paths import plain_name
+
+    plain_name(args.name, "--name")  # checked before any record is read
+    _has_runs(args.results)
     records, warnings = RunStore(Path(args.results)).records()
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -26,14 +28,38 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     table = leaderboard.aggregate(runs, args.selection)
     from biasbench.results import plots
 
+    leaderboard.check_not_emptier(table, Path(args.out), args.name, args.force, str(args.results))
     try:
         figures = plots.leaderboard_figures(table, Path(args.out), args.name)
         csv_path, md_path = leaderboard.write(table, Path(args.out), args.name, figures)
     except OSError as exc:
         raise UserError(f"cannot write the leaderboard to {args.out}: {exc.strerror or exc}") from None
     print(leaderboard.markdown(table))
+    if args.latex:
+        from biasbench import atomic
+
+        tex_path = Path(args.out) / f"{args.name}.tex"
+        try:
+            atomic.write_text(tex_path, leaderboard.latex(table))
+        except OSError as exc:
+            raise UserError(f"cannot write {tex_path}: {exc.strerror or exc}") from None
+        md_path = f"{md_path}, {tex_path}"
     print(f"wrote {csv_path} and {md_path} ({len(runs)} runs, {len(table)} rows)")
     return 0
+
+
+def _one_dataset_no_nan(records: list[dict]) -> tuple[list[dict], list[str]]:
+    """budget's and density's records: runs with a NaN selected metric out, then one dataset per cell."""
+    records, nan = without_nan(records)
+    records, mixed = one_dataset(records, lambda r: (r["dataset"], r["ratio"], r["profile"]))
+    return records, nan + mixed
+
+
+def _has_runs(results) -> None:
+    """A --results that holds no runs/ folder is a typo, not an empty benchmark: refused before anything is
+    written, so it never replaces a committed table."""
+    if not (Path(results) / "runs").is_dir():
+        raise UserError(f"--results {results} holds no runs/ folder (a typo?); nothing was read or written")
 
 
 def _cmd_plot_density(args: argparse.Namespace) -> int:
@@ -73,6 +99,49 @@ def _cmd_plot_density(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot_groups(args: argparse.Namespace) -> int:
+    from biasbench.methods import canonical
+    from biasbench.datasets import get as get_dataset
+    from biasbench.ratios import config_name, parse_ratio
+    from biasbench.results import groups, selection
+    from biasbench.results.leaderboard import read_variant
+    from biasbench.results.store import RunStore
+
+    gen = get_dataset(args.dataset)
+    ratio = config_name(parse_ratio(args.ratio))
+    method = canonical(args.method)
+    records, warnings = RunStore(Path(args.results)).records()
+    for w in (w for w in warnings if w.startswith("skipped")):
+        print(f"warning: {w}", file=sys.stderr)
+    hit = [r for r in records if r.get("dataset") == gen.name and r.get("ratio") == ratio
+           and r.get("method") == method and read_variant(r) == ""
+           and (args.seed is None or r.get("seed") == args.seed)]
+    profiles = sorted({r["profile"] for r in hit})
+    profile = args.profile or (profiles[0] if len(profiles) == 1 else None)
+    if not hit or (args.profile and args.profile not in profiles):
+        seed = f" seed {args.seed}" if args.seed is not None else ""
+        raise UserError(f"no runs of {method} on {gen.name} {ratio}{seed} (profile as written) in {args.results}")
+    if profile is None:
+        raise UserError(f"runs of {method} on {gen.name} {ratio} under several profiles ({', '.join(profiles)}); "
+                        "pass --profile")
+    hit = sorted((r for r in hit if r["profile"] == profile), key=lambda r: r["seed"])
+    matrix = groups.mean_matrix(hit, args.selection, args.split)
+    seeds = " ".join(str(r["seed"]) for r in hit)
+    what = f"seed {seeds}" if len(hit) == 1 else f"mean over seeds {seeds}"
+    labels = selection.labels_read(args.selection, hit[0]["config"]["protocol"].get("selection_metric"))
+    title = (f"{gen.name} {ratio} {method} ({profile}): {args.split} accuracy per label x bias group (%), {what}; "
+             f"selection {args.selection} (reads {labels} labels)")
+    out = Path(args.out or f"{args.results}/groups-{gen.name}-{ratio}-{method}-{profile}.png")
+    try:
+        groups.plot(matrix, gen.schema.label_names, gen.schema.bias_names, title, out)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(title)
+    print(groups.text(matrix, gen.schema.label_names, gen.schema.bias_names))
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_density(args: argparse.Namespace) -> int:
     from biasbench.datasets import get as get_dataset
     from biasbench.ratios import config_name, parse_ratio
@@ -84,7 +153,8 @@ def _cmd_density(args: argparse.Namespace) -> int:
     ratio = config_name(parse_ratio(args.ratio))
     get_protocol(args.profile, dataset)
     records, warnings = RunStore(Path(args.results)).records()
-    for w in (w for w in warnings if w.startswith("skipped")):  # a missing folder is the error below
+    records, more = _one_dataset_no_nan(records)
+    for w in [w for w in warnings if w.startswith("skipped")] + more:  # a missing folder is the error below
         print(f"warning: {w}", file=sys.stderr)
     from biasbench.methods import get as get_method, names as method_names
 
@@ -117,6 +187,9 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     from biasbench.results.store import RunStore
     from biasbench.runconfig import get_protocol
 
+    from biasbench.safe_paths import plain_name
+
+    plain_name(args.name, "--name")  # the one check every name reaching a path goes through
     dataset = get_dataset(args.dataset).name
     ratio = config_name(parse_ratio(args.ratio))
     get_protocol(args.profile, dataset)
@@ -124,7 +197,8 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     if any(b < 1 for b in args.budgets):
         raise UserError("--budgets must be positive step counts")
     records, warnings = RunStore(Path(args.results)).records()
-    for w in (w for w in warnings if w.startswith("skipped")):
+    records, more = _one_dataset_no_nan(records)
+    for w in [w for w in warnings if w.startswith("skipped")] + more:
         print(f"warning: {w}", file=sys.stderr)
     t = budget.table(records, dataset, ratio, methods, sorted(set(args.budgets)), args.profile, args.seeds)
     if t.empty:
@@ -157,6 +231,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for results in map(Path, args.results):  # one store per profile, e.g. cmnist-cpu and cmnist-disent
         if not ((results / "runs").is_dir() or not args.csv):
             continue
+        _has_runs(results)
         records, warnings = RunStore(results).records()
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -183,9 +258,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     text = reproduction.markdown(rows, sources, ordered(), set(_method_names()))
     out = Path(args.out)
+    measured_now = sum(r.verdict != reproduction.NOT_RUN for r in rows)
+    before = reproduction.measured_in(out)
+    lost = [f"{before - measured_now} measured cell(s)"] if before > measured_now else []
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(out, text)
+        atomic.write_bytes_unless_emptier(out, text.encode("utf-8"), lost, args.force,
+                                          f"{', '.join(args.results)} gives {measured_now}, it has {before}")
     except OSError as exc:
         raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
     counts = {v: sum(r.verdict == v for r in rows) for v in (reproduction.HOLDS, reproduction.FAILS, reproduction.NOT_RUN)}
@@ -221,15 +300,22 @@ def _add_leaderboard(sub) -> None:
     add_results(lb)
     lb.add_argument("--out", default="leaderboard", metavar="DIR", help="output folder (default: ./leaderboard)")
     lb.add_argument("--selection", type=_selection_rule, default="valid", metavar="RULE",
-                    help="model selection rule, applied to each record's history: valid (default), final, oracle, "
-                         "last3 (mean of the last 3 evaluations) or valid@STEPS (best valid up to STEPS)")
+                    help="model selection rule, applied to each record's history: valid (default; the profile's "
+                         "valid metric, which reads bias labels when it is unbiased or a group metric), final, "
+                         "oracle, last3 (mean of the last 3 evaluations), valid@STEPS (best valid up to STEPS), or "
+                         "valid_worst_class / valid_accuracy (best worst-class / plain valid accuracy: class labels "
+                         "only, no bias label). The selection_labels column says which labels the rule read")
     lb.add_argument("--name", default="leaderboard", metavar="NAME",
                     help="file name stem: OUT/NAME.csv and OUT/NAME.md (default: leaderboard), e.g. cmnist-cpu")
+    lb.add_argument("--latex", action="store_true",
+                    help="also write OUT/NAME.tex: one booktabs table per dataset/profile/variant of the headline "
+                         "test metric, mean ± std, the best of each ratio column in bold (needs \\usepackage{booktabs})")
+    add_force(lb, "OUT/NAME.csv and .md")
     lb.set_defaults(func=_cmd_leaderboard)
 
 
 def _add_plot(sub) -> None:
-    plot = sub.add_parser("plot", help="plot run records (accuracy vs density, as REST Fig. 3)")
+    plot = sub.add_parser("plot", help="plot run records: accuracy vs density (REST Fig. 3), per-group accuracy heatmap")
     plot_sub = plot.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
     plot_sub.required = True
     dens = plot_sub.add_parser(
@@ -256,6 +342,35 @@ def _add_plot(sub) -> None:
                       help="model selection rule: valid (default), final, oracle, last3 or valid@STEPS")
     dens.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/density-DATASET-RATIO-PROFILE.png)")
     dens.set_defaults(func=_cmd_plot_density)
+
+    grp = plot_sub.add_parser(
+        "groups",
+        help="accuracy per label x bias group as a heatmap, for one run or the mean over seeds",
+        description=(
+            "Read the run records in RESULTS and draw, for one dataset, ratio and method (the profile as written, "
+            "no override), the accuracy of every label x bias group at the evaluation the selection rule picks: "
+            "one seed with --seed, else the mean over the seeds recorded. The bias-aligned groups are the diagonal "
+            "on Colored MNIST and Corrupted CIFAR-10."
+        ),
+        epilog=(
+            "example:\n"
+            "  biasbench plot groups --results leaderboard/runs/cmnist-cpu --ratio 1pct --method erm \\\n"
+            "      --out leaderboard/groups-cmnist-1pct-erm-cpu.png"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    grp.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    grp.add_argument("--ratio", required=True, metavar="R", help="one ratio, e.g. 1pct or 0.01")
+    grp.add_argument("--method", required=True, help="one method, e.g. erm")
+    add_results(grp)
+    grp.add_argument("--profile", help="profile of the runs (needed only if the results hold several)")
+    grp.add_argument("--seed", type=int, metavar="S", help="one run's seed (default: the mean over all seeds)")
+    grp.add_argument("--split", choices=("test", "valid"), default="test", help="which split (default: test)")
+    grp.add_argument("--selection", type=_selection_rule, default="valid", metavar="RULE",
+                     help="model selection rule: valid (default), final, oracle, valid@STEPS, valid_worst_class, "
+                          "valid_accuracy")
+    grp.add_argument("--out", metavar="FILE.png", help="output (default: RESULTS/groups-DATASET-RATIO-METHOD-PROFILE.png)")
+    grp.set_defaults(func=_cmd_plot_groups)
 
 
 def _add_density(sub) -> None:
@@ -342,4 +457,5 @@ def _add_report(sub) -> None:
                      help="a leaderboard CSV (from 'biasbench leaderboard') to include; repeatable")
     rep.add_argument("--out", default="leaderboard/REPRODUCTION.md", metavar="FILE",
                      help="output file (default: leaderboard/REPRODUCTION.md)")
+    add_force(rep, "--out")
     rep.set_defaults(func=_cmd_report)

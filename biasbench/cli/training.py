@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from biasbench.errors import UserError
+from biasbench.cli import logsink
 from biasbench.cli.common import (
     _TqdmReporter, _dataset_names, _method_names, _device, _check_dataset_folder, _add_numerics_options, _amp, _names,
     add_data_dir, add_results,
 )
+
+
+def _beta_methods() -> list[str]:
+    from biasbench.methods import get as get_method
+
+    return [m for m in _method_names() if get_method(m).uses_beta]
 
 
 def _default_profile(gpu: bool, why_gpu: str, why_not: str) -> str:
@@ -37,6 +45,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     densities = parse_densities(args.density)
     if densities != [None] and not method_cls.uses_density:
         raise UserError(f"--density applies to sparse methods only; {args.method} is dense")
+    if args.beta is not None and not method_cls.uses_beta:  # refused, as --density is, never silently ignored
+        raise UserError(f"--beta applies to methods that reweight by it ({', '.join(_beta_methods())}); "
+                        f"{args.method} has no beta")
     gen = get_dataset(args.dataset)
     ratios = parse_ratios(args.ratio)
     if args.seeds < 1:
@@ -44,6 +55,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be a positive integer, got {args.steps}")
     device = _device(args.device)
+    logsink.check(args)
     profile = args.profile or _default_profile(device.type == "cuda", "a GPU is available",
                                                "no GPU here; --profile paper for the full budget")
     protocol = get_protocol(profile, gen.name)
@@ -79,16 +91,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     records = [r for r in (store.load(run.run_id) for run in plan.runs) if r is not None]
     if not records:
         return 1
+    logsink.mirror(args, records)
     runs, _ = leaderboard.runs_table(records, "valid")
     table = leaderboard.aggregate(runs, "valid")
-    print(f"\n{args.method} on {gen.name}, profile {profile}; test metrics (%) at the best-valid evaluation, "
-          f"mean ± std over {len(seeds)} seed(s):")
-    metrics = leaderboard.METRICS
-    sparse = method_cls.uses_density
-    print(f"{'ratio':<8}" + (f"{'density':>9}" if sparse else "") + "".join(f"{m:>18}" for m in metrics))
-    for _, row in table.iterrows():
-        cells = "".join(f"{leaderboard.cell(row[f'test_{m}_mean'], row[f'test_{m}_std']):>18}" for m in metrics)
-        print(f"{row['ratio']:<8}" + (f"{row['density']:>9.4g}" if sparse else "") + cells)
+    print(f"\n{args.method} on {gen.name}, profile {profile}; test metrics (%) at the best-valid evaluation "
+          f"(selection reads {leaderboard.labels_caption(table)} labels), mean ± std over {len(seeds)} seed(s):")
+    print(leaderboard.summary_text(table, method_cls.uses_density))
     print(f"records in {Path(args.results) / 'runs'}; 'biasbench leaderboard --results {args.results}' aggregates them")
     return 0
 
@@ -109,6 +117,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from biasbench.launch import grid, sweep
     from biasbench.paths import data_root
     from biasbench.ratios import parse_ratios
+    from biasbench.results.store import RunStore
     from biasbench.runconfig import parse_densities
 
     from biasbench.methods import canonical
@@ -117,11 +126,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     datasets = _names(args.datasets, _dataset_names(), "datasets")
     ratios = parse_ratios(",".join(args.ratios))
     densities = tuple(parse_densities(",".join(args.densities) if args.densities else None))
+    if args.beta is not None and not set(methods) & set(_beta_methods()):
+        raise UserError(f"--beta applies to methods that reweight by it ({', '.join(_beta_methods())}); "
+                        f"none of {', '.join(methods)} has a beta")
     if args.launcher == "local":
-        _device(args.device)  # checks that it exists here
-    elif args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
+        _device(args.device)  # checks that it exists here: refused up front, not once per run
+    elif args.device not in ("auto", "cpu") and not (args.device == "cuda" or re.fullmatch(r"cuda:\d+", args.device)):
         raise UserError(f"--device {args.device!r} is not a device (use auto, cpu, cuda or cuda:N)")
     results = Path(args.results)
+    logsink.check(args)
     launcher = _sweep_launcher(args, results)  # a missing extra fails before any planning
     profile = args.profile or _default_profile(
         args.device.startswith("cuda") or (args.gpus_per_run or 0) > 0
@@ -141,6 +154,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         for run in todo if args.dry_run else []:
             print(f"  to do: {run.label}  ({run.run_id})")
         print("nothing to do" if not todo else "dry run: nothing was started")
+        if not args.dry_run:
+            logsink.mirror(args, [r for r in map(RunStore(results).load, (run.run_id for run in plan.runs)) if r])
         return 0
     print(f"launcher: {launcher.describe(len(todo))}")
     outcome = sweep.execute(plan, launcher, results, _TqdmReporter())
@@ -151,6 +166,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     for run, message in outcome.failed:
         print(f"failed: {run.label} ({run.run_id}): {message}", file=sys.stderr)
+    logsink.mirror(args, [r for r in map(RunStore(results).load, (run.run_id for run in plan.runs)) if r])
     print(f"sweep: {len(outcome.finished)} finished, {len(outcome.failed)} failed; records in {results / 'runs'}; "
           f"'biasbench leaderboard --results {results}' aggregates them")
     return 1 if outcome.failed else 0
@@ -220,6 +236,7 @@ def _add_run(sub) -> None:
     r.add_argument("--data", metavar="PATH_OR_HUB_ID",
                    help="a dataset folder, or a Hub dataset (hf://OWNER/NAME or OWNER/NAME), instead of --data-dir")
     _add_source_dir(r)
+    logsink.add_log(r)
     add_results(r)
     r.add_argument("--restart", action="store_true", help="ignore (and overwrite) existing checkpoints of unfinished runs")
     r.set_defaults(func=_cmd_run)
@@ -244,9 +261,9 @@ def _add_sweep(sub) -> None:
             "  ray    one Ray task per run on the cluster at --address (default: start a local one); each task\n"
             "         declares --cpus-per-run/--gpus-per-run and is retried if its worker or node is lost; records\n"
             "         come back to this driver, which writes them, so no shared file system is needed\n"
-            "         (pip install 'biasbench[ray]')\n"
+            "         (pip install 'biasbench-spurious[ray]')\n"
             "  slurm  one submitit job array (RESULTS must be on a shared file system); preempted or timed-out\n"
-            "         tasks are requeued and resume from their checkpoints (pip install 'biasbench[slurm]')\n\n"
+            "         tasks are requeued and resume from their checkpoints (pip install 'biasbench-spurious[slurm]')\n\n"
             f"methods:  {methods} (or all)\n"
             f"datasets: {datasets} (or all)"
         ),
@@ -289,5 +306,6 @@ def _add_sweep(sub) -> None:
     _add_overrides(sw)
     add_data_dir(sw)
     _add_source_dir(sw)
+    logsink.add_log(sw)
     sw.add_argument("--dry-run", action="store_true", help="print the plan and the runs to do; run nothing")
     sw.set_defaults(func=_cmd_sweep)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from biasbench.dataset_format.png import decode
 from biasbench.dataset_format.fingerprint import config_fingerprint, split_fingerprint
 from biasbench.dataset_format.schema import Schema
 from biasbench.ratios import ratio_from_config
+from biasbench import safe_paths
 from biasbench.safe_paths import is_plain_name
 
 UNIT_FILE = "unit.json"
@@ -90,11 +92,14 @@ def _check_unit(meta: object, unit: str, path: Path) -> None:
         raise UserError(f"{what} is not a biasbench unit (no files/splits tables); delete it or regenerate with --force")
     if meta.get("unit", unit) != unit:
         raise UserError(f"{what} says it is unit {meta.get('unit')!r} but lies in data/{unit}; refusing it")
+    _check_ratio(meta, unit, what)
     names = list(meta["files"])
     for split, info in meta["splits"].items():
         if not isinstance(info, dict) or not isinstance(info.get("files"), list):
             raise UserError(f"{what}: split {split!r} has no file list; delete it or regenerate with --force")
         names += info["files"]
+    for split, info in meta["splits"].items():  # a fingerprint names the tensor cache file: 64 hex digits only
+        safe_paths.fingerprint(info.get("fingerprint"), f"{what}: split {split!r}")
     for name in names:
         if not is_plain_name(name):
             raise UserError(f"{what} names the file {name!r}, which is not a plain file name inside its unit; "
@@ -102,6 +107,21 @@ def _check_unit(meta: object, unit: str, path: Path) -> None:
         file = path.parent / name
         if file.is_symlink():
             raise UserError(f"{what}: {file} is a symbolic link; a dataset folder holds none, refusing it")
+
+
+def _check_ratio(meta: dict, unit: str, what: str) -> None:
+    """A ratio unit's parameters name the ratio its folder does: a 5pct unit copied in as data/1pct (its
+    `unit` field edited) is refused, not trained on and recorded as 1 %."""
+    if unit == COMMON:
+        return
+    params = meta.get("params")
+    ratio = params.get("ratio") if isinstance(params, dict) else None
+    try:
+        same = ratio is not None and Decimal(str(ratio)) == ratio_from_config(unit)
+    except (ArithmeticError, ValueError, UserError):
+        same = False
+    if not same:
+        raise UserError(f"{what} was built for ratio {ratio!r}, which is not data/{unit}; refusing it")
 
 
 class DatasetFolder:
@@ -130,6 +150,8 @@ class DatasetFolder:
 
     def units(self) -> dict[str, dict]:
         data = self.path / "data"
+        if data.is_symlink():
+            raise UserError(f"{data} is a symbolic link; a dataset folder holds none, refusing it")
         if not data.is_dir():
             return {}
         found = {}
@@ -183,7 +205,18 @@ class DatasetFolder:
         """Write a unit's shards and unit.json into a temp dir, then rename it into place."""
         final = self.unit_dir(unit)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = atomic.temp_dir(final.parent, unit)
+        try:
+            with atomic.building(final.parent, unit) as tmp:  # a failure leaves no partial unit behind
+                return self._write_unit_into(tmp, final, unit, params, splits, schema, provenance, requires)
+        except BaseException:
+            try:
+                final.parent.rmdir()  # only if empty: the first unit of a new folder leaves no bare data/
+            except OSError:
+                pass
+            raise
+
+    def _write_unit_into(self, tmp: Path, final: Path, unit: str, params: dict, splits: dict, schema: Schema,
+                         provenance: dict, requires: dict[str, str] | None) -> dict:
         meta: dict = {
             "format": FORMAT,
             "dataset": self.dataset,
@@ -252,6 +285,8 @@ class DatasetFolder:
             "configs": {
                 c.name: {
                     "fingerprint": c.fingerprint,
+                    # the construction rule of a generator that has several (biasbench.protocol.CONFLICT_RULES)
+                    **({"conflicts": c.unit["params"]["conflicts"]} if "conflicts" in c.unit["params"] else {}),
                     "splits": {
                         s: {"fingerprint": i["fingerprint"], "num_examples": i["num_examples"], "files": c.files(s)}
                         for s, i in c.splits.items()

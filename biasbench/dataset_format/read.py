@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 
 from biasbench.errors import UserError
 from biasbench.dataset_format.fingerprint import pixel_digest, split_fingerprint
-from biasbench.dataset_format.folder import DatasetFolder
+from biasbench.dataset_format.folder import MANIFEST, UNIT_FILE, Config, DatasetFolder, sha256_file
 from biasbench.dataset_format.parquet import read_split
 from biasbench.dataset_format.png import decode
 from biasbench.ratios import config_name
@@ -24,6 +25,7 @@ class SplitArrays:
     aligned: np.ndarray  # bool
     source_index: np.ndarray  # int64
     fingerprint: str
+    png: list | None = None  # the stored PNG bytes (export serves them unchanged)
 
     def computed_fingerprint(self) -> str:
         n = len(self.label)
@@ -32,8 +34,67 @@ class SplitArrays:
         return split_fingerprint(digests, shapes, self.label, self.bias, self.aligned, self.source_index)
 
 
-def find_split(folder: DatasetFolder, ratio: Decimal, split: str) -> tuple[list[Path], str]:
-    """Shard paths and recorded fingerprint of one split of one config."""
+def _manifest(folder: DatasetFolder) -> dict:
+    path = folder.path / MANIFEST
+    try:
+        manifest = json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else None
+    except (OSError, ValueError, RecursionError):
+        manifest = None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict) \
+            or not isinstance(manifest.get("configs"), dict):
+        raise UserError(f"{path} is missing or unreadable: nothing vouches for {folder.path}'s content; "
+                        "regenerate with --force")
+    return manifest
+
+
+def vouch(folder: DatasetFolder, config: Config, split: str) -> None:
+    """The split is the one the manifest vouches for: its unit.json's sha256, its shards' sha256 and its
+    fingerprint agree with manifest.json (cheap: no shard is read). Every reader calls this first."""
+    manifest = _manifest(folder)
+    info = config.splits[split]
+    unit = info["unit"]
+    meta = config.unit if unit == config.name else config.required[unit]
+    where = f"{folder.path / 'data' / unit}"
+    if manifest["files"].get(f"data/{unit}/{UNIT_FILE}") != sha256_file(folder.unit_dir(unit) / UNIT_FILE):
+        raise UserError(f"{where}/{UNIT_FILE} is not the one manifest.json vouches for (edited or copied in); "
+                        "run biasbench verify, or regenerate with --force")
+    listed = manifest["configs"].get(config.name)
+    try:
+        vouched = listed["splits"][split]["fingerprint"]
+    except (KeyError, TypeError):
+        vouched = None
+    if vouched != info["fingerprint"]:
+        raise UserError(f"{folder.path}: config {config.name} {split} is not the content manifest.json vouches for; "
+                        "run biasbench verify, or regenerate with --force")
+    for name in info["files"]:
+        if manifest["files"].get(f"data/{unit}/{name}") != meta["files"].get(name):
+            raise UserError(f"{where}/{name}: its sha256 in unit.json and manifest.json differ; "
+                            "run biasbench verify, or regenerate with --force")
+
+
+def check_shards(folder: DatasetFolder, config: Config, split: str) -> None:
+    """Each shard's bytes are the ones unit.json (and so manifest.json) records."""
+    info = config.splits[split]
+    meta = config.unit if info["unit"] == config.name else config.required[info["unit"]]
+    for name in info["files"]:
+        path = folder.unit_dir(info["unit"]) / name
+        if path.is_file() and sha256_file(path) != meta["files"].get(name):
+            raise UserError(f"{path} is not the shard its manifest vouches for (sha256 differs: edited or damaged); "
+                            "regenerate with --force")
+
+
+def check_ranges(label: np.ndarray, bias: np.ndarray, sizes: tuple[int, int] | None, where: str) -> None:
+    """Labels and bias labels inside the schema's classes: a crafted 10 or -1 is refused, not trained on."""
+    if sizes is None:
+        return
+    for what, values, n in (("label", label, sizes[0]), ("bias_label", bias, sizes[1])):
+        if len(values) and (int(values.min()) < 0 or int(values.max()) >= n):
+            raise UserError(f"{where}: {what} values run from {int(values.min())} to {int(values.max())}, outside "
+                            f"0..{n - 1}; refusing it (regenerate with --force)")
+
+
+def config_of(folder: DatasetFolder, ratio: Decimal, split: str) -> Config:
+    """One complete config holding `split`, vouched for by the manifest."""
     name = config_name(ratio)
     configs = {c.name: c for c in folder.configs()}
     if name not in configs:
@@ -45,6 +106,13 @@ def find_split(folder: DatasetFolder, ratio: Decimal, split: str) -> tuple[list[
     config = configs[name]
     if split not in config.splits:
         raise UserError(f"config {name} has no split {split!r}; splits: {', '.join(config.splits)}")
+    vouch(folder, config, split)
+    return config
+
+
+def find_split(folder: DatasetFolder, ratio: Decimal, split: str) -> tuple[list[Path], str]:
+    """Shard paths and recorded fingerprint of one split of one config (vouched for by the manifest)."""
+    config = config_of(folder, ratio, split)
     return [folder.path / f for f in config.files(split)], config.splits[split]["fingerprint"]
 
 
@@ -55,7 +123,8 @@ def arrays_from_files(paths: list[Path], fingerprint: str = "") -> SplitArrays:
         raise UserError(f"{missing[0]} is missing; regenerate with --force")
     try:
         table = read_split(paths)
-        images = np.stack([decode(b) for b in table.column("image").combine_chunks().field("bytes").to_pylist()])
+        png = table.column("image").combine_chunks().field("bytes").to_pylist()
+        images = np.stack([decode(b) for b in png])
         if images.ndim == 3:
             images = images[..., None]
         return SplitArrays(
@@ -65,6 +134,7 @@ def arrays_from_files(paths: list[Path], fingerprint: str = "") -> SplitArrays:
             aligned=table.column("aligned").to_numpy().astype(bool),
             source_index=table.column("source_index").to_numpy().astype(np.int64),
             fingerprint=fingerprint,
+            png=png,
         )
     except UserError:
         raise
@@ -74,13 +144,25 @@ def arrays_from_files(paths: list[Path], fingerprint: str = "") -> SplitArrays:
                         "regenerate with --force") from None
 
 
-def read_arrays(folder: DatasetFolder, ratio: Decimal, split: str, verify: bool = True) -> SplitArrays:
+def read_arrays(folder: DatasetFolder, ratio: Decimal, split: str, verify: bool = True,
+                sizes: tuple[int, int] | None = None) -> SplitArrays:
     """Decode a split; with `verify`, check its content against the recorded fingerprint."""
-    paths, fingerprint = find_split(folder, ratio, split)
-    arrays = arrays_from_files(paths, fingerprint)
+    return read_config(folder, config_of(folder, ratio, split), split, verify, sizes)
+
+
+def read_config(folder: DatasetFolder, config: Config, split: str, verify: bool = True,
+                sizes: tuple[int, int] | None = None) -> SplitArrays:
+    """The one verified reader (run, export, publish, preview): the manifest vouches for the unit, each shard's
+    sha256 is the recorded one, the decoded content has the recorded fingerprint, labels lie in `sizes`."""
+    vouch(folder, config, split)
+    paths, fingerprint = [folder.path / f for f in config.files(split)], config.splits[split]["fingerprint"]
+    arrays = arrays_from_files(paths, fingerprint)  # a damaged shard is named as such first
+    check_ranges(arrays.label, arrays.bias, sizes, str(paths[0].parent) if paths else str(folder.path))
     if verify and arrays.computed_fingerprint() != fingerprint:
         raise UserError(
             f"{paths[0].parent}: {split} content does not match its recorded fingerprint; "
             "the files were modified or damaged, regenerate with --force"
         )
+    if verify:  # same content, other bytes (a re-encoded shard) is still not what the manifest vouches for
+        check_shards(folder, config, split)
     return arrays

@@ -55,6 +55,25 @@ def load_manifest(path: Path) -> dict:
     return manifest
 
 
+def card_disagreements(listed: list, manifest: dict) -> list[str]:
+    """Where the card's `data_files` (what `load_dataset` reads) differ from the manifest's files per split:
+    a card that sends 1pct's train split to the test shard is a mismatch, whatever its sha256 says."""
+    problems = []
+    for entry in listed:
+        name = entry.get("config_name")
+        want = manifest["configs"].get(name)
+        if want is None:
+            continue
+        card_files = {}
+        for d in entry.get("data_files") or []:
+            paths = d.get("path")
+            card_files[d.get("split")] = [paths] if isinstance(paths, str) else list(paths or [])
+        manifest_files = {s: list(info["files"]) for s, info in want["splits"].items()}
+        if card_files != manifest_files:
+            problems.append(f"card's data_files for {name} differ from the manifest's files")
+    return problems
+
+
 def verify(path: Path) -> list[Check]:
     path = Path(path)
     manifest = load_manifest(path)
@@ -80,9 +99,11 @@ def verify(path: Path) -> list[Check]:
     meta.problems += [f"{rel} not in the manifest" for rel in extra]
     try:
         header = (path / CARD).read_text().split("---\n")[1]
-        card_configs = [c["config_name"] for c in yaml.safe_load(header).get("configs", [])]
+        listed = yaml.safe_load(header).get("configs", [])
+        card_configs = [c["config_name"] for c in listed]
         if card_configs != list(manifest["configs"]):
             meta.problems.append(f"card lists configs {card_configs}, manifest {list(manifest['configs'])}")
+        meta.problems += card_disagreements(listed, manifest)
     except (OSError, IndexError, yaml.YAMLError, AttributeError, KeyError, TypeError):
         meta.problems.append("card has no readable YAML header")
     checks = [meta]

@@ -52,8 +52,9 @@ def _place(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def stage(folder: DatasetFolder, generator, configs: list[Config], out: Path) -> list[str]:
-    """Write the upload tree for `configs` into `out` (must be empty or absent); returns its files."""
+def stage(folder: DatasetFolder, generator, configs: list[Config], out: Path, repo_id: str | None = None) -> list[str]:
+    """Write the upload tree for `configs` into `out` (must be empty or absent); returns its files. The card's
+    load snippet names REPO_ID when given."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} is not empty; choose an empty or new folder for --dry-run")
@@ -61,12 +62,17 @@ def stage(folder: DatasetFolder, generator, configs: list[Config], out: Path) ->
         atomic.check_writable(out)
     except OSError as exc:
         raise UserError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    from biasbench.dataset_format.read import read_config
+
+    sizes = (len(generator.schema.label_names), len(generator.schema.bias_names))
+    for config in configs:  # only the content the manifest vouches for is staged (sha256, fingerprint, labels)
+        for split in config.splits:
+            read_config(folder, config, split, sizes=sizes)
     units = {u for c in configs for u in (c.name, *c.required)}
     for unit in sorted(units):
         for name in [*folder.read_unit(unit)["files"], "unit.json"]:
             _place(folder.unit_dir(unit) / name, out / "data" / unit / name)
-    text = card.header(configs, generator.schema, generator.card_meta) + generator.card_body(configs)
-    (out / CARD).write_text(text)
+    (out / CARD).write_text(card.render(generator, configs, repo_id))
     (out / MANIFEST).write_text(dumps(folder.build_manifest(__version__, configs, out / CARD)))
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 

@@ -17,5 +17,5 @@ def require(launcher: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         raise UserError(
-            f"--launcher {launcher} needs {name}, which is not installed here: pip install 'biasbench[{launcher}]'"
+            f"--launcher {launcher} needs {name}, which is not installed here: pip install 'biasbench-spurious[{launcher}]'"
         ) from None

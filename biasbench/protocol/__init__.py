@@ -3,7 +3,8 @@
 """
 
 from biasbench.protocol.datasets import (  # noqa: F401
-    BFFHQ, CANONICAL_SEED, CIFAR10C, CMNIST, RATIOS, BFFHQProtocol, CIFAR10CProtocol, CMNISTProtocol,
+    BFFHQ, CANONICAL_CONFLICTS, CANONICAL_SEED, CIFAR10C, CMNIST, CONFLICT_RULES, LFF_EXACT_UP_TO, RATIOS,
+    BFFHQProtocol, CIFAR10CProtocol, CMNISTProtocol,
 )
 from biasbench.protocol.profiles import (  # noqa: F401
     CIFAR_NORM, DENSITY_PRIOR, DENSITY_SWEEP, DISENT_REFERENCE_STEPS, FULL_BUDGET_PROFILES, PROFILES,

@@ -19,6 +19,26 @@ CANONICAL_SEED = 0
 
 RATIOS = STANDARD_RATIOS  # REST paper §4.1; DisEnt folders 0.5pct .. 5pct
 
+# Which training images are bias-conflicting (Colored MNIST, Corrupted CIFAR-10), a generate option:
+# - "lff" (canonical): LfF's `make_attr_labels` (alinlab/LfF:make_dataset.py), the field's data. In
+#   each class, walked in source-file order, the first images take the attributes below the class,
+#   the bulk takes the class's own, the last take those above, at cumulative milestones
+#   round(n_c x cumsum(shares)) (numpy's round: halves to even). Train uses the aligned share 1 - r
+#   over the whole source training file, valid and test 0.1 (LfF's unbiased split).
+# - "random": a seeded hash rank per class picks exactly round(n_c x r) conflicting images (halves
+#   up), nested across ratios. It answers how much of a published number is the choice of images:
+#   LfF's rule takes the first and last images of each class in the file, a less diverse set.
+CONFLICT_RULES: tuple[str, ...] = ("lff", "random")
+CANONICAL_CONFLICTS = "lff"
+
+# Under "lff" the valid split is held out of the training file without touching LfF's map: it is
+# drawn only from images that are bias-aligned at this ratio, and LfF's aligned blocks shrink as the
+# ratio grows, so at every ratio up to it the training split keeps each of LfF's conflicting images,
+# with LfF's attribute (per-class conflicting counts equal LfF's). Above it, the valid draw may hold
+# out some conflicting images. 20 % covers every ratio in the literature we know (0.5-20 %) while
+# leaving 80 % of each class to draw the valid split from.
+LFF_EXACT_UP_TO = 0.2
+
 
 @dataclass(frozen=True)
 class CMNISTProtocol:
@@ -38,23 +58,30 @@ class CMNISTProtocol:
     - noise: Irwin-Hall approximation of N(0, sigma^2) from counter-based
       hashes (biasbench.rng) so that bits are identical on every machine;
       LfF draws it from torch's unseeded global RNG.
-    - conflicting samples: exactly round(n_c * r) per class in the train
-      split (halves up), chosen by a seeded hash rank instead of LfF's "last
-      samples in source order"; the rank is shared by all ratios, so the 0.5%
-      conflicting set is inside the 1% set, and so on, and a sample keeps its
-      conflicting colour in every ratio. Conflicting colours cycle over the
-      other nine colours in rank order (counts differ by at most one).
+    - conflicting samples (CONFLICT_RULES above): LfF's source-order rule,
+      index for index, by default ("lff"); a seeded random draw of exactly
+      round(n_c * r) per class, nested across ratios, as the named option
+      "random". The published CMNIST numbers were measured on LfF's rule
+      (LfF; DisEnt's released folders give DisEnt's Vanilla within ~3 points
+      only on it: PROTOCOL.md), so it is the canonical one.
     - valid split: 5,000 images held out of MNIST-train (DisEnt/REST train on
-      ~55k, PROTOCOL.md), coloured *unbiased* like the test split.
-      LfF's "valid" is unbiased but built from MNIST-test, so it is the test
-      set; DisEnt's valid shares the train ratio. We choose held-out and
-      unbiased: model selection on valid then estimates the headline metric
-      (unbiased accuracy) without touching test, and valid is the same for
-      every ratio (built once, shared by all configs). The runner records
-      which selection rule a number uses.
-    - test split: all 10,000 MNIST-test images, colour independent of digit
-      and balanced: within each class colours are assigned evenly (hash rank,
-      cycling over the ten colours).
+      ~55k, PROTOCOL.md), coloured *unbiased* like the test split. LfF has no
+      valid split (its "valid" is MNIST-test) and trains on all 60,000;
+      DisEnt's valid shares the train ratio. We hold out and colour unbiased:
+      selection on valid then estimates the headline metric (unbiased
+      accuracy) without touching test, and valid is the same for every ratio.
+      Under "lff" the 5,000 are drawn (seeded hash) only from images aligned
+      at LFF_EXACT_UP_TO, so train keeps every one of LfF's conflicting
+      images with LfF's colour and the per-class conflicting counts are
+      LfF's; train then has 55,000 images of which LfF's count is
+      conflicting, a share r x 60/55 (0.55 % in the 0.5pct config). Under
+      "random" the 5,000 are a seeded hash draw from all of MNIST-train and
+      the ratio applies to the 55,000. The runner records which selection
+      rule a number uses.
+    - test split: all 10,000 MNIST-test images; "lff": LfF's rule with the
+      aligned share 0.1 in file order (LfF's unbiased split, colour blocks
+      per class); "random": colours balanced within each class by hash rank.
+      Valid follows the same rule as test, over its images in source order.
     - labels: digit names '0'..'9' as on the Hub's MNIST.
     """
 
@@ -79,6 +106,7 @@ class CMNISTProtocol:
     severity: int = 4
     valid_size: int = 5000
     image_shape: tuple[int, int, int] = (28, 28, 3)  # H, W, C as stored
+    conflicts: str = CANONICAL_CONFLICTS
     ratios: tuple = field(default=RATIOS)
 
     @property
@@ -107,10 +135,12 @@ class CIFAR10CProtocol:
       every ratio, with any number of workers, in any order.
       `jpeg_compression` goes through Pillow's libjpeg: its bytes are those of
       the pinned Pillow build.
-    - splits: as Colored MNIST (generators/assign.py): 5,000 images held out
-      of CIFAR-10 train as an unbiased valid split (DisEnt's CIFAR-10-C train
-      has ~45k images, PROTOCOL.md), exact round(n_c x r) conflicting per class,
-      nested across ratios; test = the 10,000 CIFAR-10 test images, unbiased.
+    - splits and conflicting images: as Colored MNIST (generators/assign.py),
+      LfF applies the same `make_attr_labels` to CIFAR-10: LfF's source-order
+      rule by default, the random draw as the option "random"; 5,000 images
+      held out of CIFAR-10 train as an unbiased valid split (DisEnt's
+      CIFAR-10-C train has ~45k images, PROTOCOL.md); test = the 10,000
+      CIFAR-10 test images, unbiased.
     """
 
     type0: tuple[str, ...] = (
@@ -124,6 +154,7 @@ class CIFAR10CProtocol:
     corruption_type: str = "type0"
     severity: int = 5
     valid_size: int = 5000
+    conflicts: str = CANONICAL_CONFLICTS
     label_names: tuple[str, ...] = (
         "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
     )

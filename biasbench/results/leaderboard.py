@@ -7,7 +7,10 @@ each record's history when the table is read (biasbench/results/selection.py):
 - valid (default): the evaluation with the best valid selection metric;
 - final: the last evaluation;
 - oracle: the best *test* headline metric, as DisEnt reports (PROTOCOL.md);
-  kept only to reproduce published numbers, and labelled as such.
+  kept only to reproduce published numbers, and labelled as such;
+- valid_worst_class / valid_accuracy: selections that read no bias label.
+The `selection_labels` column (and each section's caption) says which labels
+the rule read to choose, as `bias_labels` says which the method trained with.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pandas as pd
 from biasbench import atomic
 from biasbench.errors import UserError
 from biasbench.ratios import ratio_from_config
+from biasbench.results.records import nan_free, one_dataset
 
 METRICS = ("unbiased", "conflicting", "aligned", "worst_group", "accuracy", "min_aligned_conflicting")
 # min(aligned, conflicting) accuracy: REST's train.py reports min over its two groups (PROTOCOL.md); derived
@@ -82,6 +86,8 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
 
     rule = rules.get(selection)
     rows, warnings = [], []
+    records, warnings = one_dataset(records, lambda r: (r.get("dataset"), r.get("ratio"), r.get("method"),
+                                                        r.get("profile"), read_variant(r)))
     for r in records:
         try:
             chosen = rule.choose(r)
@@ -96,11 +102,16 @@ def runs_table(records: list[dict], selection: str = "valid") -> tuple[pd.DataFr
                        device=r.get("device"), torch=r.get("torch_version"), finished=r.get("finished_at"))
             row["bias_labels"] = "yes" if uses_bias_labels(r["method"]) else "no"
             row["density_rule"] = r.get("density_rule")
+            row["selection_labels"] = rules.labels_read(rule.name, r["config"]["protocol"].get("selection_metric"))
             for m in METRICS:
                 for split in ("test", "valid"):
                     row[f"{split}_{m}"] = DERIVED[m](chosen[split]) if m in DERIVED else chosen[split][m]
         except (KeyError, TypeError) as exc:
             warnings.append(f"skipped run {r.get('run_id', '?')}: missing field {exc}")
+            continue
+        if not nan_free(float(row[f"{split}_{m}"]) for m in METRICS for split in ("test", "valid")):
+            warnings.append(f"skipped run {r['run_id']}: a metric at its selected evaluation is NaN "
+                            "(the row counts only the seeds it averages)")
             continue
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -119,8 +130,10 @@ def aggregate(runs: pd.DataFrame, selection: str = "valid") -> pd.DataFrame:
     out = []
     for keys, group in runs.groupby(KEYS, sort=False, dropna=False):
         row = dict(zip(KEYS, keys))
-        row.update(selection=selection, n_seeds=len(group), seeds=" ".join(str(s) for s in sorted(group["seed"])),
-                   headline=group["headline"].iloc[0], bias_labels=group["bias_labels"].iloc[0])
+        labels = " / ".join(sorted(set(group["selection_labels"])))
+        row.update(selection=selection, selection_labels=labels, n_seeds=len(group),
+                   seeds=" ".join(str(s) for s in sorted(group["seed"])), headline=group["headline"].iloc[0],
+                   bias_labels=group["bias_labels"].iloc[0])
         rules = sorted({str(v) for v in group["density_rule"] if v is not None and not _isnan(v)})
         row["density_rule"] = " ".join(rules) if rules else None
         for m in METRICS:
@@ -191,6 +204,7 @@ def markdown(table: pd.DataFrame, figures: dict | None = None) -> str:
 def _header(part: pd.DataFrame, title: str, selection: str) -> list[str]:
     headline = part["headline"].iloc[0]
     rule = "oracle (best test; reproduces DisEnt-style numbers only)" if selection == "oracle" else selection
+    rule += f" (labels it reads: {labels_caption(part)})"
     commits = sorted({c[:12] + ("+dirty" if c.endswith("+dirty") else "") for cs in part["commits"] for c in str(cs).split()})
     return [
         title, "", f"Test {headline} accuracy (%), mean ± std over seeds; model selection: {rule}.", "",
@@ -201,6 +215,13 @@ def _header(part: pd.DataFrame, title: str, selection: str) -> list[str]:
         f"last run finished {max(part['last_finished'])}.",
         "",
     ]
+
+
+def labels_caption(part: pd.DataFrame) -> str:
+    """The `selection_labels` of a table's rows, e.g. 'valid: class+bias' ('-' for a CSV made before the column)."""
+    if "selection_labels" not in part:
+        return "-"
+    return " / ".join(sorted({str(v) for v in part["selection_labels"] if isinstance(v, str)})) or "-"
 
 
 _METRIC_HEADER = ("All test metrics (%), and cost (density of the prunable weights, nonzero parameters, "
@@ -259,6 +280,22 @@ def _cost_cells(r) -> list[str]:
             num(r.get("train_flops_ratio"), ".3g", "x"), num(r.get("inference_flops_ratio"), ".3g", "x")]
 
 
+def check_not_emptier(table: pd.DataFrame, out_dir: Path, name: str, force: bool, source: str) -> None:
+    """Refuse (without `force`) to replace OUT/NAME.csv by a table that lacks rows it has: a mistyped or empty
+    --results never wipes a committed leaderboard."""
+    old_path = Path(out_dir) / f"{name}.csv"
+    try:
+        old = pd.read_csv(old_path, keep_default_na=False, dtype=str) if old_path.is_file() else pd.DataFrame()
+    except (OSError, ValueError, pd.errors.ParserError):
+        old = pd.DataFrame()
+    cols = KEYS + ["selection"]
+    if old.empty or not set(cols) <= set(old.columns):
+        return
+    have = set() if table.empty else {tuple(str(v) for v in row) for row in table[cols].astype(str).values}
+    lost = [" ".join(k) for k in (tuple(str(v) for v in row) for row in old[cols].values) if k not in have]
+    atomic.refuse_if_losing(old_path, lost, force, f"{source} gives {len(table)} row(s)")
+
+
 def write(table: pd.DataFrame, out_dir: Path, name: str = "leaderboard", figures: dict | None = None) -> tuple[Path, Path]:
     """OUT/NAME.csv and OUT/NAME.md, each written atomically (a reader never sees half a table)."""
     out_dir = Path(out_dir)
@@ -268,3 +305,61 @@ def write(table: pd.DataFrame, out_dir: Path, name: str = "leaderboard", figures
     title = "Leaderboard" if name == "leaderboard" else f"Leaderboard: {name}"
     atomic.write_text(md_path, f"# {title}\n\n" + markdown(table, figures))
     return csv_path, md_path
+
+
+def summary_text(table: pd.DataFrame, sparse: bool) -> str:
+    """`biasbench run`'s closing table: ratio (density) and every test metric, each column at least as wide as
+    its name and its widest cell, with two spaces between columns."""
+    heads = ["ratio"] + (["density"] if sparse else []) + list(METRICS)
+    rows = []
+    for _, row in table.iterrows():
+        density = row.get("density")
+        missing = density is None or (isinstance(density, float) and math.isnan(density))
+        cells = [str(row["ratio"])] + (["-" if missing else format(density, ".4g")] if sparse else [])
+        rows.append(cells + [cell(row[f"test_{m}_mean"], row[f"test_{m}_std"]) for m in METRICS])
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(heads)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(heads)] + [line(r) for r in rows])
+
+
+def _tex(text: str) -> str:
+    return "".join("\\" + ch if ch in "&%$#_{}" else ch for ch in str(text))
+
+
+def latex(table: pd.DataFrame) -> str:
+    """Per dataset/profile/variant/selection: a booktabs table of the headline test metric, method x ratio,
+    mean ± std over seeds, the best mean of each ratio column in bold (ties at one decimal: all of them).
+    A density sweep's variants are left out (the markdown's density-sweep table has them)."""
+    if not table.empty:
+        table = table[~table["variant"].map(is_density_variant)]
+    if table.empty:
+        return "% no runs yet\n"
+    out = ["% biasbench leaderboard --latex: needs \\usepackage{booktabs}", ""]
+    for (dataset, profile, variant, selection), part in table.groupby(
+            ["dataset", "profile", "variant", "selection"], sort=False):
+        headline = part["headline"].iloc[0]
+        ratios = list(dict.fromkeys(part["ratio"]))
+        col = f"test_{headline}_mean"
+        best = {r: round(float(part[part["ratio"] == r][col].max()), 1) for r in ratios}
+        where = _tex(f"{dataset}, profile {profile}" + (f", {variant}" if variant else ""))
+        caption = (f"{where}: test {_tex(headline)} accuracy (\\%), mean $\\pm$ std over seeds; model selection: "
+                   f"{_tex(selection)} (reads {_tex(labels_caption(part))} labels).")
+        out += ["\\begin{table}[t]", "\\centering", f"\\caption{{{caption}}}",
+                "\\begin{tabular}{ll" + "r" * len(ratios) + "}", "\\toprule",
+                "Method & Bias labels & " + " & ".join(_tex(r) for r in ratios) + " \\\\", "\\midrule"]
+        for method, rows in part.groupby("method", sort=True):
+            cells = []
+            for ratio in ratios:
+                hit = rows[rows["ratio"] == ratio]
+                if not len(hit) or math.isnan(float(hit[col].iloc[0])):
+                    cells.append("--")
+                    continue
+                mean, std = float(hit[col].iloc[0]), float(hit[f"test_{headline}_std"].iloc[0])
+                text = f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} $\\pm$ {std:.1f}"
+                cells.append(f"\\textbf{{{text}}}" if round(mean, 1) == best[ratio] else text)
+            out.append(f"{_tex(method)} & {rows['bias_labels'].iloc[0]} & " + " & ".join(cells) + " \\\\")
+        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(out)

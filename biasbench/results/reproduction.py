@@ -18,6 +18,7 @@ import pandas as pd
 
 from biasbench.protocol import FULL_BUDGET_PROFILES, PROFILES, TrainProtocol, protocol_for
 from biasbench.results.leaderboard import aggregate, cell, runs_table
+from biasbench.results.selection import labels_read
 from biasbench.results.published import PROTOCOL_DIFFERENCES, PUBLISHED, Published
 
 HOLDS, FAILS, NOT_RUN = "holds", "does not hold", "not run"
@@ -51,6 +52,7 @@ class Row:
     valid_mean: float | None = None  # beside a row selected on test (`oracle`): the same runs selected on valid
     valid_std: float | None = None
     density_rule: str | None = None  # how it was chosen: valid, prior, user, rest-published (the records say)
+    selection_labels: str | None = None  # which labels the selection read, e.g. "valid: class+bias"
 
 
 def measured_from_records(records: list[dict]) -> pd.DataFrame:
@@ -161,8 +163,10 @@ def build(table: pd.DataFrame, methods: set[str], datasets: set[str],
                 rule = m.get("density_rule") if isinstance(m.get("density_rule"), str) else None
                 if dens is not None and dens == 1.0 and rule is None:
                     dens = None  # a dense method's accounting
+                labels = m.get("selection_labels")
                 row = Row(c, method, m["profile"], mean, std, n, m["selection"], verdict(c.value, mean, std, n),
-                          density=dens, density_rule=rule)
+                          density=dens, density_rule=rule,
+                          selection_labels=labels if isinstance(labels, str) else labels_read(m["selection"]))
                 if m["selection"] == "oracle":
                     same = [v for v in measured if v["selection"] == "valid" and all(
                         v.get(k) == m.get(k) for k in ("dataset", "ratio", "method", "profile", "variant"))]
@@ -173,6 +177,13 @@ def build(table: pd.DataFrame, methods: set[str], datasets: set[str],
             if i == 0 and not hit:
                 rows.append(Row(c, method, None, None, None, 0, None, NOT_RUN, needs(c, method, methods, datasets)))
     return rows
+
+
+def _selection(r: Row) -> str:
+    """The rule and, in brackets, the labels it read (a CSV made before that column: the rule's usual ones)."""
+    if r.selection is None:
+        return "-"
+    return f"{r.selection} ({r.selection_labels})" if r.selection_labels else r.selection
 
 
 def reduced(profile: str, dataset: str) -> bool:
@@ -238,7 +249,10 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
         "CIFAR-10-C); `conflicting` = bias-conflicting test accuracy (BFFHQ). "
         "Selection `valid` = the evaluation with the best validation unbiased accuracy; `oracle` = the best test "
         "accuracy (how DisEnt reports; a selection on test, shown only to compare with papers that used it, with "
-        "the same runs' valid-selected number beside it). A sparse method's measured density says how it was chosen: `valid` (a "
+        "the same runs' valid-selected number beside it). In brackets after the rule, the labels it reads to "
+        "choose: `valid: class+bias` needs the bias label of every valid sample, `test: class+bias` reads the test "
+        "split itself; `biasbench leaderboard --selection valid_worst_class` or `valid_accuracy` read class labels "
+        "only. A sparse method's measured density says how it was chosen: `valid` (a "
         "density sweep's best mean valid score under that profile), `rest-published` or `user` (the density REST "
         "Table 2 reports, run as a named variant for these cells only), `prior` (no sweep yet).",
         "",
@@ -281,7 +295,7 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
                                                              else float("nan"))
             published = f"{c.value:g}" + (f" ({c.std:g})" if c.std is not None else "")
             lines.append(f"| {c.dataset} | {c.ratio} | {c.paper_method}{dens} ({c.model}) | {c.metric} | {published} | "
-                         f"{r.method} | {r.profile or '-'} | {measured_dens} | {_measured(r)} | {r.selection or '-'} | "
+                         f"{r.method} | {r.profile or '-'} | {measured_dens} | {_measured(r)} | {_selection(r)} | "
                          f"{beside} | {verdict_text} |")
         lines.append("")
     fill = commands(rows, methods)
@@ -296,3 +310,16 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
     lines.append("")
     return "\n".join(lines)
 
+
+
+def measured_in(path) -> int:
+    """How many cells an existing report measured (holds + does not hold, from its summary line); 0 if none."""
+    import re
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return 0
+    found = re.search(r"Summary: (\d+) holds, (\d+) does not hold", text)
+    return int(found.group(1)) + int(found.group(2)) if found else 0

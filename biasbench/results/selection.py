@@ -17,7 +17,16 @@ on the committed records) and replace them when tables are read.
   needs neither group labels nor a valid split;
 - `valid@N`: `valid` over the evaluations up to step N (the same run read
   at a shorter budget; exact only where nothing in the run depends on its
-  total length, e.g. no schedule: tests/test_selection.py shows it on ERM).
+  total length, e.g. no schedule: tests/test_selection.py shows it on ERM);
+- `valid_worst_class`: the first evaluation with the best worst-class
+  accuracy on valid, and `valid_accuracy`: the best plain valid accuracy.
+  Both read only the class label of each valid sample, never its bias label
+  (Lee et al. 2022, "Improving Evaluation of Debiasing in Image
+  Classification"; SubpopBench's ValWorstAccAttributeNo), whereas `valid` on
+  an unbiased or group metric needs the bias label of every valid sample.
+
+Which labels a rule reads (`labels_read`) is printed beside every table
+made under it, like the `bias_labels` column for training.
 
 Evaluations a method marks as not selectable (MRM's stages 1-2) are never
 chosen (`Method.selectable_entry`). A record without a history (a summary
@@ -111,7 +120,52 @@ class MeanOfLast:
         return out
 
 
-RULES = {"valid": BestValid(), "final": Final(), "oracle": Oracle(), "last3": MeanOfLast(3)}
+def worst_class(metrics: dict) -> float:
+    """Lowest per-class accuracy from the label x bias counts: row sums only, so no bias label is used."""
+    groups = metrics["groups"]
+    rows = [(sum(c), sum(t)) for c, t in zip(groups["correct"], groups["total"])]
+    return min(c / t for c, t in rows if t)
+
+
+@dataclass(frozen=True)
+class BestValidNoBias:
+    """Best valid score on a metric that needs class labels only ("accuracy" or the worst class)."""
+
+    metric: str
+
+    @property
+    def name(self) -> str:
+        return f"valid_{self.metric}"
+
+    def choose(self, record: dict) -> dict:
+        best, score = None, None
+        for e in history(record):  # strictly better only: the first of equal scores, as BestValid
+            s = worst_class(e["valid"]) if self.metric == "worst_class" else float(e["valid"][self.metric])
+            if best is None or s > score:
+                best, score = e, s
+        if best is None:
+            raise KeyError("history")
+        return best
+
+
+RULES = {"valid": BestValid(), "final": Final(), "oracle": Oracle(), "last3": MeanOfLast(3),
+         "valid_worst_class": BestValidNoBias("worst_class"), "valid_accuracy": BestValidNoBias("accuracy")}
+
+# Which labels a valid-split metric reads: every group or unbiased metric needs each sample's bias label.
+_CLASS_ONLY = {"accuracy", "worst_class"}
+
+
+def labels_read(name: str, selection_metric: str | None = None) -> str:
+    """What the rule reads to choose, e.g. 'valid: class+bias' or 'none' (the `selection_labels` column)."""
+    if name in ("final", "last3"):
+        return "none"
+    if name == "oracle":
+        return "test: class+bias"
+    if name.startswith("valid_"):
+        return "valid: class"
+    if selection_metric is None:
+        return "valid: class+bias"
+    return "valid: class" if selection_metric in _CLASS_ONLY else "valid: class+bias"
 
 
 def get(name: str):

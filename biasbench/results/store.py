@@ -10,12 +10,14 @@ finished id means "this exact experiment is done" and is skipped.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
-from biasbench import atomic
+from biasbench import atomic, safe_paths
 from biasbench.errors import UserError
-
-RECORD_FORMAT = "biasbench-run/1"
+from biasbench.results import records as records_check
+from biasbench.results.records import RECORD_FORMAT
 
 
 class RunStore:
@@ -30,18 +32,18 @@ class RunStore:
             raise UserError(f"cannot write results to {self.root}: {exc.strerror or exc}; choose another --results") from None
 
     def record_path(self, run_id: str) -> Path:
-        return self.root / "runs" / f"{run_id}.json"
+        return self.root / "runs" / f"{safe_paths.plain_name(run_id, 'run id')}.json"
 
     def checkpoint_path(self, run_id: str) -> Path:
-        return self.root / "checkpoints" / f"{run_id}.pt"
+        return self.root / "checkpoints" / f"{safe_paths.plain_name(run_id, 'run id')}.pt"
 
     def load(self, run_id: str) -> dict | None:
         path = self.record_path(run_id)
-        if not path.is_file():
+        if not _regular(path):
             return None
         try:
             record = json.loads(path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None  # damaged: the run is redone
         if not isinstance(record, dict):  # JSON, but not a record: the run is redone
             return None
@@ -60,13 +62,24 @@ class RunStore:
         if not folder.is_dir():
             return records, [f"no runs in {self.root} (expected {folder})"]
         for path in sorted(folder.glob("*.json")):
+            if not _regular(path):  # a FIFO would block the read forever, a link may lead anywhere
+                warnings.append(f"skipped {path}: not a regular file")
+                continue
             try:
                 record = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
                 warnings.append(f"skipped {path}: not valid JSON ({exc.__class__.__name__})")
                 continue
-            if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-                warnings.append(f"skipped {path}: not a biasbench run record")
+            why = records_check.problem(record)
+            if why is not None:
+                warnings.append(f"skipped {path}: {why}")
                 continue
             records.append(record)
         return records, warnings
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

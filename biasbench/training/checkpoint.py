@@ -1,8 +1,16 @@
-"""Checkpoints: written atomically, read with `weights_only=True` (no code runs on load)."""
+"""Checkpoints: written atomically, read with `weights_only=True` (no code runs on load).
+
+A checkpoint carries its identity (the run id it was written for and a digest of the resolved config), so
+one copied or left under another run's name is never resumed: `claim` sets it aside (renamed beside it,
+nothing deleted) and the run starts over.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import os
 from pathlib import Path
 
 import torch
@@ -34,3 +42,27 @@ def load(path: Path) -> dict:
         raise UserError(f"checkpoint {path} loads but is not a biasbench checkpoint (another program's?); "
                         "pass --restart to start this run over")
     return state
+
+
+def identity(run_id: str, config: dict) -> dict:
+    """What a checkpoint must say it belongs to: the run id and a digest of the resolved config."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    return {"run_id": run_id, "config_digest": digest}
+
+
+def claim(path: Path, state: dict, want: dict) -> str | None:
+    """None when `state` is this run's checkpoint; otherwise set the file aside (`<name>.foreign-N`) and return
+    the one-line reason, so the caller starts the run over and nothing is lost."""
+    found = state.get("identity")
+    if found == want:
+        return None
+    aside = path.with_name(f"{path.name}.foreign-1")
+    k = 1
+    while aside.exists():
+        k += 1
+        aside = path.with_name(f"{path.name}.foreign-{k}")
+    os.replace(path, aside)
+    whose = found.get("run_id") if isinstance(found, dict) else None
+    why = (f"was written for run {whose}" if isinstance(whose, str) and whose != want["run_id"]
+           else "was written for another config" if isinstance(found, dict) else "carries no run identity")
+    return (f"checkpoint {path.name} {why}; set aside as {aside.name} and starting this run over")

@@ -126,6 +126,11 @@ class Method:
         for module in self.modules().values():
             module(x)
 
+    def record(self) -> dict:
+        """What the run record keeps of the method beyond its evaluations (plain values; keys its own, such as
+        MRM's per-stage density): merged into the trainer's results at the end of a run."""
+        return {}
+
     def state_dict(self) -> dict:
         """Method state beyond the modules' weights (tensors and plain values only)."""
         return {}

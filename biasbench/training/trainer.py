@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from biasbench.training.method import Batch, Method, TrainInfo
 from biasbench.data import TensorSplit
 from biasbench.errors import UserError
-from biasbench.progress import SILENT, Reporter
+from biasbench.progress import SILENT, Reporter, warn
 from biasbench.runconfig import RunConfig
 from biasbench.training import checkpoint, flops
 from biasbench.training.batches import IndexStream, Preprocess
@@ -134,8 +134,7 @@ def train(
 ) -> dict:
     """Train one run to the end (resuming from `checkpoint_path` if present); returns its results."""
     run = _Run(cfg, data, method_cls, device, checkpoint_path)
-    if checkpoint_path.is_file() and not restart:
-        run.restore()
+    if checkpoint_path.is_file() and not restart and run.restore(reporter):
         reporter.info(f"resuming {cfg.ratio} seed {cfg.seed} from step {run.state['step']}")
     total = run.method.total_steps()
     bar = reporter.bar(total=total, desc=f"{cfg.method} {cfg.ratio} s{cfg.seed}", unit="step")
@@ -159,6 +158,7 @@ class _Run:
                  checkpoint_path: Path):
         p = cfg.protocol
         self.cfg, self.data, self.device, self.checkpoint_path = cfg, data, device, checkpoint_path
+        self.identity = checkpoint.identity(checkpoint_path.stem, cfg.to_dict())  # what its checkpoints carry
         self.cuda = cuda = device.type == "cuda"
         if cuda:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (before its first use)
@@ -205,9 +205,14 @@ class _Run:
                 out.append(fn(self.pre(self.images[a : a + bs], train=False)).argmax(1).cpu())
         return torch.cat(out)
 
-    def restore(self) -> None:
-        """Continue from the checkpoint: every state the rest of the run depends on, as it was saved."""
+    def restore(self, reporter: Reporter = SILENT) -> bool:
+        """Continue from the checkpoint: every state the rest of the run depends on, as it was saved. False
+        (nothing restored, the file set aside) when the checkpoint is another run's or carries no identity."""
         saved = checkpoint.load(self.checkpoint_path)
+        foreign = checkpoint.claim(self.checkpoint_path, saved, self.identity)
+        if foreign is not None:  # another run's (or an older biasbench's) checkpoint: never resumed
+            warn(reporter, foreign)
+            return False
         try:
             for name, module in self.modules.items():
                 module.load_state_dict(saved["modules"][name])
@@ -223,6 +228,7 @@ class _Run:
             raise UserError(f"checkpoint {self.checkpoint_path} does not fit this run ({type(exc).__name__}); "
                             "pass --restart to start this run over") from None
         self.state = saved["state"]
+        return True
 
     def step(self, step: int) -> None:
         """One optimizer step (0-based `step`): a batch, the method's loss, backward, the method's hooks."""
@@ -288,6 +294,7 @@ class _Run:
                 "method": self.method.state_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "state": self.state,
+                "identity": self.identity,
             },
         )
 
@@ -308,6 +315,7 @@ class _Run:
             "steps_trained": total,
             "backend": self.backend,
             "params": count_params(self.model),
+            **self.method.record(),
         }
 
 
