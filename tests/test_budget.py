@@ -57,6 +57,8 @@ def test_the_command_writes_table_markdown_and_plot(tmp_path, capsys):
     assert "- 20 steps: erm ≈ rigl" in printed  # 40.0 ± 14.1 against 35.0: 5 points, within the spread
     assert (out / "b.png").stat().st_size > 1000 and "b.png" in (out / "b.md").read_text()
     assert (out / "b.csv").read_text().splitlines()[0].startswith("dataset,ratio,method,budget")
+    assert (out / "b.csv").read_text().splitlines()[0].endswith(",selection_labels")
+    assert "the selection reads valid: class+bias labels" in (out / "b.md").read_text()
     drawn = budget.plot(budget.table(RECORDS, "cmnist", "1pct", ["erm"], [20, 40]), tmp_path / "x.png")
     assert drawn == {"erm": [(20, pytest.approx(40.0)), (40, pytest.approx(65.0))]}
 

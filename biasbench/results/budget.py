@@ -56,7 +56,9 @@ def table(records: list[dict], dataset: str, ratio: str, methods: list[str], bud
                 ("runs + " if exact else "") + "read from " + "/".join(str(n) for n in sorted(longer)) + "-step runs")
             rows.append({"dataset": dataset, "ratio": ratio, "method": method, "budget": budget,
                          "n_seeds": len(values), "seeds": " ".join(str(s) for s in sorted(chosen)),
-                         f"test_{headline}_mean": mean, f"test_{headline}_std": std, "source": source})
+                         f"test_{headline}_mean": mean, f"test_{headline}_std": std, "source": source,
+                         "selection_labels": selection.labels_read(
+                             "valid", mine[0]["config"]["protocol"].get("selection_metric"))})
     return pd.DataFrame(rows)
 
 
@@ -117,8 +119,9 @@ def markdown(t: pd.DataFrame, command: str) -> str:
     col = _mean_column(t)
     metric = col[len("test_"):-len("_mean")]
     budgets = sorted({int(b) for b in t["budget"]})
+    labels = ", ".join(sorted(set(t["selection_labels"]))) if "selection_labels" in t else "valid: class+bias"
     lines = [f"Valid-selected test {metric} accuracy (%, mean ± std over seeds) against the training budget "
-             f"(optimizer steps). Made by `{command}`.", "",
+             f"(optimizer steps); the selection reads {labels} labels. Made by `{command}`.", "",
              "| method | " + " | ".join(str(b) for b in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
     for method, g in t.groupby("method", sort=False):
         by = {int(r["budget"]): r for r in g.to_dict("records")}
