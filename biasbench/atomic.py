@@ -128,7 +128,7 @@ def check_writable(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     probe = directory / f"{TMP_PREFIX}write-test.{os.getpid()}"
     probe.write_bytes(b"")
-    probe.unlink()
+    probe.unlink(missing_ok=True)  # a concurrent run holding the lock may have swept it as a leftover
 
 
 def remove_stale_temps(directory: Path) -> list[Path]:
