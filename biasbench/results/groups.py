@@ -9,12 +9,11 @@ learned the colour is bright on it and dark everywhere else.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from biasbench import atomic
+from biasbench.results.plots import save_png
 from biasbench.errors import UserError
 
 
@@ -79,10 +78,4 @@ def plot(matrix: np.ndarray, label_names, bias_names, title: str, out: Path) -> 
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, label="accuracy (%)")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, metadata={"Software": None})  # no version stamp: same bytes
-    plt.close(fig)
-    atomic.write_bytes(out, buffer.getvalue())
-    return out
+    return save_png(fig, out)

@@ -93,13 +93,7 @@ def plot_density(table: pd.DataFrame, title: str, out: Path) -> Path:
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=130, metadata={"Software": None})  # no version stamp: same bytes
-    plt.close(fig)
-    atomic.write_bytes(out, buffer.getvalue())
-    return out
+    return save_png(fig, out, dpi=130)
 
 
 # ---- leaderboard figures: accuracy against the ratio, and against training cost ------------------
@@ -125,13 +119,14 @@ def default_rows(table: pd.DataFrame, dataset: str, profile: str) -> pd.DataFram
     return part.assign(ratio_pct=part["ratio"].map(lambda n: float(ratio_from_config(n)) * 100))
 
 
-def _save(fig, out: Path) -> Path:
+def save_png(fig, out: Path, dpi: int = 120) -> Path:
+    """Write `fig` as a PNG atomically, without matplotlib's version stamp, so the same figure gives the same bytes."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
     atomic.write_bytes(out, buffer.getvalue())
     return out
@@ -165,7 +160,7 @@ def plot_vs_ratio(part: pd.DataFrame, title: str, out: Path) -> dict[str, tuple[
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     drawn = {line.get_gid(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()}
-    _save(fig, out)
+    save_png(fig, out)
     return drawn
 
 
@@ -201,7 +196,7 @@ def plot_vs_cost(part: pd.DataFrame, title: str, out: Path) -> dict[str, tuple[l
     ax.legend(fontsize=7, ncol=2, loc="lower right")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, out)
+    save_png(fig, out)
     return drawn
 
 
