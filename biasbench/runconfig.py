@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from typing import Mapping
 from decimal import Decimal
 
 from biasbench.errors import UserError
@@ -20,7 +21,6 @@ from biasbench.protocol import DENSITY_SWEEP, PROFILES, REST_PUBLISHED_DENSITY, 
 from biasbench.ratios import config_name
 
 MAX_SEEDS = 1000  # --seeds: a typo guard (a run per seed per cell), far above any protocol's 3-10
-AMP_DTYPES = ("bf16",)  # --amp: autocast dtypes a CUDA run may train and evaluate in
 REST_PUBLISHED = "rest-published"  # --density: REST Table 2's best density per ratio (a named variant)
 
 
@@ -110,58 +110,54 @@ def resolve(
     seed: int,
     profile: str,
     n_train: int,
-    uses_beta: bool,
-    uses_density: bool = False,
-    steps: int | None = None,
-    beta: float | None = None,
+    uses: object,
+    given: Mapping | None = None,
     density: float | str | None = None,
-    eval_every: int | None = None,
-    default_density: bool = True,
-    amp: str | None = None,
-    cudnn_benchmark: bool = False,
-    channels_last: bool = True,
     params: object | None = None,
+    recorded_params: Mapping | None = None,
 ) -> RunConfig:
-    """`density`: a number, REST_PUBLISHED, or None for the default (`default_density` False: none, MRM's probe)."""
+    """The run config of one (method, dataset, ratio, seed, profile) with the user's overrides.
+
+    `uses` is the method's registry entry (its `uses_beta`, `uses_density`, `default_density`); `given` holds
+    the overrides the user gave (biasbench/overrides.py, by name); `density` is a number, REST_PUBLISHED, or
+    None for the default; `params` the method's own numbers and `recorded_params` the `--set` values that
+    differ from the method's (recorded as overrides)."""
+    from biasbench.overrides import get as get_override
+
+    given = dict(given or {})
     p = get_protocol(profile, dataset)
     name = config_name(ratio)
     per_epoch = math.ceil(n_train / p.batch_size)
     overrides: dict = {}
-    if steps is not None:
-        if steps < 1:
-            raise UserError(f"--steps must be a positive integer, got {steps}")
-        overrides["steps"] = steps
+    fields: dict = {}
+    for key, value in given.items():
+        o = get_override(key)
+        if value is None or value == o.default or not o.applies(uses):
+            continue
+        if o.check is not None:
+            o.check(value)
+        overrides[key] = value
+        if o.field is not None:
+            fields[o.field] = value
+    protocol_fields = {k: v for k, v in fields.items() if k in _PROTOCOL_FIELDS}
+    if protocol_fields:
+        p = dataclasses.replace(p, **protocol_fields)
+    steps = fields.get("steps")
     resolved_steps = steps if steps is not None else (p.steps if p.steps is not None else p.epochs * per_epoch)
-    if eval_every is not None:
-        if eval_every < 1:
-            raise UserError(f"--eval-every must be a positive integer, got {eval_every}")
-        if eval_every > resolved_steps:  # it would mean "evaluate at the end": one computation, many run ids
-            raise UserError(f"--eval-every {eval_every} is more than the run's {resolved_steps} steps; pass "
-                            f"--eval-every {resolved_steps} (evaluate once, at the end) or less")
-        overrides["eval_every"] = eval_every
-    else:
+    eval_every = fields.get("eval_every")
+    if eval_every is not None and eval_every > resolved_steps:  # "evaluate at the end": one computation, many ids
+        raise UserError(f"--eval-every {eval_every} is more than the run's {resolved_steps} steps; pass "
+                        f"--eval-every {resolved_steps} (evaluate once, at the end) or less")
+    if eval_every is None:
         eval_every = p.eval_every if p.eval_every is not None else per_epoch
     eval_every = max(1, min(eval_every, resolved_steps))
-    # GPU numerics that change results are overrides (in the run id and the variant); the defaults (fp32,
-    # deterministic cuDNN) add nothing, so a CPU run's id does not depend on them.
-    if amp is not None:
-        if amp not in AMP_DTYPES:
-            raise UserError(f"--amp takes {', '.join(AMP_DTYPES)}; got {amp!r}")
-        overrides["amp"] = amp
-    if cudnn_benchmark:
-        overrides["cudnn_benchmark"] = True
-    if not channels_last:
-        overrides["channels_last"] = False
     run_beta = None
-    if uses_beta:
-        if beta is not None:
-            if not (beta > 0 and math.isfinite(beta)):  # inf trains to NaN and records chance accuracy
-                raise UserError(f"--beta must be a positive finite number, got {beta}")
-            overrides["beta"] = beta
+    if uses.uses_beta:
+        beta = fields.get("beta")
         run_beta = float(beta) if beta is not None else float(p.beta.get(name, _nearest(p.beta, ratio)))
     run_density, rule = None, None
-    if uses_density:
-        default, default_rule = _default_density(p, method, ratio, default_density)
+    if uses.uses_density:
+        default, default_rule = _default_density(p, method, ratio, uses.default_density)
         if density == REST_PUBLISHED:
             table = REST_PUBLISHED_DENSITY.get(dataset)
             if table is None:
@@ -176,8 +172,14 @@ def resolve(
         if density is None or (rule == "user" and float(density) == default):
             rule = default_rule
         run_density = float(density) if density is not None else default
+    overrides.update(recorded_params or {})
     return RunConfig(method, dataset, name, seed, profile, p, resolved_steps, eval_every, run_beta, run_density,
                      overrides, rule, params)
+
+
+# Protocol fields an override may replace (those a run config holds itself, such as steps, are set there).
+_PROTOCOL_FIELDS = frozenset(f.name for f in dataclasses.fields(TrainProtocol)) - {
+    "steps", "eval_every", "beta", "density"}
 
 
 def _default_density(p: TrainProtocol, method: str, ratio: Decimal, method_has_default: bool):

@@ -1,8 +1,8 @@
-"""Running a method over ratios and seeds: data, configs, the trainer, the run store.
+"""Running one planned run: its data, the trainer, its record in the run store.
 
-Every launcher's task (launch/task.py) calls `run_many` for one ratio and one
-seed; `biasbench run` and `biasbench sweep` both reach it through a plan and a
-launcher, so there is one way to train and to name a run.
+Every launcher's task (launch/task.py) calls `execute` with a run the plan
+(launch/grid.py) resolved; `biasbench run` and `biasbench sweep` both reach it
+through a plan and a launcher, so there is one way to train and to name a run.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,29 +23,6 @@ from biasbench.paths import dataset_dir
 from biasbench.progress import SILENT, Reporter
 from biasbench.ratios import config_name
 from biasbench.results.store import RECORD_FORMAT, RunStore
-from biasbench.runconfig import RunConfig
-
-
-@dataclass
-class RunRequest:
-    method: str
-    dataset: str
-    ratios: list[Decimal]
-    seeds: list[int]
-    profile: str
-    data_root: Path
-    results: Path
-    device: torch.device
-    steps: int | None = None
-    beta: float | None = None
-    eval_every: int | None = None
-    source_dir: Path | None = None
-    restart: bool = False
-    data_path: Path | None = None  # a given dataset folder (local or Hub snapshot): never generated into
-    density: float | str | None = None  # sparse methods: a density or runconfig.REST_PUBLISHED (None: the default)
-    amp: str | None = None  # CUDA: autocast dtype ("bf16"), recorded in the run id
-    cudnn_benchmark: bool = False  # CUDA: autotuned cuDNN (not bit-reproducible), recorded in the run id
-    channels_last: bool = True  # memory format of inputs and model (False: contiguous), recorded when changed
 
 
 def git_commit() -> str | None:
@@ -68,31 +44,30 @@ def git_commit() -> str | None:
         return None
 
 
-def ensure_configs(req: RunRequest, reporter: Reporter) -> DatasetFolder:
-    """The dataset folder holding every requested ratio, generating the missing ones first (in one go)."""
-    from biasbench.datasets import get
+def ensure_configs(dataset: str, source, ratios: list[Decimal], reporter: Reporter) -> DatasetFolder:
+    """The dataset folder holding every ratio, generating the missing ones first (in one go) under a generated
+    root; a given folder (`source.root` None: `run --data`) is never generated into."""
     from biasbench.generators.build import generate
     from biasbench.parallel import default_workers
 
-    gen = get(req.dataset)
-    if req.data_path is not None:
-        folder = DatasetFolder(req.data_path, gen.name)
+    if source.root is None:
+        folder = DatasetFolder(source.path, dataset)
         have = [c.name for c in folder.configs()]
-        missing = [config_name(r) for r in req.ratios if config_name(r) not in have]
+        missing = [config_name(r) for r in ratios if config_name(r) not in have]
         if missing:
-            raise UserError(f"{req.data_path} has no config {', '.join(missing)} (have: {', '.join(have) or 'none'})")
+            raise UserError(f"{source.path} has no config {', '.join(missing)} (have: {', '.join(have) or 'none'})")
         return folder
-    folder = DatasetFolder(dataset_dir(req.data_root, gen.name), gen.name)
+    folder = DatasetFolder(dataset_dir(source.root, dataset), dataset)
     have = {c.name for c in folder.configs()}
-    missing = [r for r in req.ratios if config_name(r) not in have]
+    missing = [r for r in ratios if config_name(r) not in have]
     if not missing:
         return folder
     names = ", ".join(config_name(r) for r in missing)
-    reporter.info(f"{gen.name} {names} not in {req.data_root}: generating first")
+    reporter.info(f"{dataset} {names} not in {source.root}: generating first")
     try:
-        generate(gen.name, missing, req.data_root, 0, req.source_dir, workers=default_workers(), reporter=reporter)
+        generate(dataset, missing, source.root, 0, source.source_dir, workers=default_workers(), reporter=reporter)
     except UserError as exc:
-        raise UserError(f"{gen.name} {names} is not generated in {req.data_root} and cannot be: {exc}") from None
+        raise UserError(f"{dataset} {names} is not generated in {source.root} and cannot be: {exc}") from None
     return folder
 
 
@@ -116,17 +91,17 @@ def _schema_sizes(dataset: str) -> tuple[int, int]:
     return len(schema.label_names), len(schema.bias_names)
 
 
-def run_one(cfg: RunConfig, run_data, fingerprint: str, store: RunStore, device: torch.device,
-            reporter: Reporter, restart: bool, data_path: Path) -> dict:
+def run_one(run, run_data, store: RunStore, device: torch.device, reporter: Reporter, data_path: Path) -> dict:
     from biasbench.methods import get as get_method
     from biasbench.training.trainer import train
 
-    run_id = cfg.run_id(fingerprint)
+    cfg = run.config
     t0 = time.perf_counter()
-    result = train(cfg, run_data, get_method(cfg.method), device, store.checkpoint_path(run_id), reporter, restart)
+    result = train(cfg, run_data, get_method(cfg.method), device, store.checkpoint_path(run.run_id), reporter,
+                   run.restart)
     record = {
         "format": RECORD_FORMAT,
-        "run_id": run_id,
+        "run_id": run.run_id,
         "method": cfg.method,
         "dataset": cfg.dataset,
         "ratio": cfg.ratio,
@@ -135,7 +110,7 @@ def run_one(cfg: RunConfig, run_data, fingerprint: str, store: RunStore, device:
         "variant": cfg.variant(),
         "config": cfg.to_dict(),
         **({"density_rule": cfg.density_rule} if cfg.density_rule is not None else {}),
-        "data": {"path": str(data_path), "fingerprint": fingerprint},
+        "data": {"path": str(data_path), "fingerprint": run.fingerprint},
         "biasbench_version": __version__,
         "git_commit": git_commit(),
         "torch_version": torch.__version__,
@@ -155,38 +130,27 @@ def _device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def resolve_request(req: RunRequest, ratio: Decimal, seed: int, n_train: int) -> RunConfig:
-    """The one place a request becomes a run config: `run` and `sweep` get the same run ids."""
-    from biasbench.baselines import configure
+def execute(run, device: torch.device, reporter: Reporter = SILENT) -> dict:
+    """Train (or resume, or skip) one planned run (launch/grid.PlannedRun) and return its record. The run
+    carries its resolved config: nothing is re-resolved here. A dataset whose content differs from the one
+    the run was planned with is refused before training."""
+    from biasbench.ratios import ratio_from_config
 
-    return configure(req.method, req.dataset, ratio, seed, req.profile, n_train, steps=req.steps, beta=req.beta,
-                     density=req.density, eval_every=req.eval_every, amp=req.amp,
-                     cudnn_benchmark=req.cudnn_benchmark, channels_last=req.channels_last)
-
-
-def run_many(req: RunRequest, reporter: Reporter = SILENT) -> list[dict]:
-    from biasbench.methods import get as get_method
-    from biasbench.datasets import get as get_dataset
-
-    get_method(req.method)  # an unknown method fails before any data is touched
-    get_dataset(req.dataset)
-    store = RunStore(req.results)
+    store = RunStore(run.results)
     store.ensure_writable()
-    records = []
-    folder = ensure_configs(req, reporter)
-    for ratio in req.ratios:
+    lock = store.checkpoint_path(run.run_id).with_suffix(".lock")
+    # One process per run id at a time: a second identical `run` waits, then finds the record and skips.
+    with atomic.locked(lock):
+        done = store.load(run.run_id)  # --restart only discards checkpoints, never finished runs
+        if done is not None:
+            reporter.info(f"{run.run_id}: finished before, skipped")
+            return done
+        ratio = ratio_from_config(run.config.ratio)
+        folder = ensure_configs(run.config.dataset, run.data, [ratio], reporter)
         run_data, fingerprint = load_run_data(folder, ratio)
-        for seed in req.seeds:
-            cfg = resolve_request(req, ratio, seed, len(run_data.train))
-            run_id = cfg.run_id(fingerprint)
-            # One process per run id at a time: a second identical `run` waits, then finds the record and skips.
-            with atomic.locked(store.checkpoint_path(run_id).with_suffix(".lock")):
-                done = store.load(run_id)  # --restart only discards checkpoints, never finished runs
-                if done is not None:
-                    reporter.info(f"{run_id}: finished before, skipped")
-                    records.append(done)
-                    continue
-                records.append(run_one(cfg, run_data, fingerprint, store, req.device, reporter, req.restart,
-                                       folder.path))
-            store.checkpoint_path(run_id).with_suffix(".lock").unlink(missing_ok=True)
-    return records
+        if fingerprint != run.fingerprint:
+            raise UserError(f"{run.label}: the {run.config.dataset} {run.config.ratio} in {folder.path} (fingerprint "
+                            f"{fingerprint[:12]}) is not the one the run was planned with ({run.fingerprint[:12]})")
+        record = run_one(run, run_data, store, device, reporter, folder.path)
+    lock.unlink(missing_ok=True)
+    return record

@@ -11,7 +11,6 @@ from biasbench.datasets import names as dataset_names
 from biasbench.protocol import DENSITY_PRIOR, PROFILES, REST_PUBLISHED_DENSITY, protocol_for
 from biasbench.results.density import choose, scores
 from biasbench.baselines import configure
-from biasbench.runconfig import resolve
 from helpers import assert_one_line_error, run
 
 
@@ -59,7 +58,7 @@ def test_defaults_are_never_a_published_best_and_runs_record_how_density_was_cho
     assert published.density == REST_PUBLISHED_DENSITY["cmnist"]["2pct"] == 0.005
     assert published.density_rule == "rest-published" and published.variant() == "density=0.005"
     assert "density_rule" not in published.to_dict()  # a label, not part of the run id
-    erm = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1000, False, False)
+    erm = configure("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1000)
     assert erm.density is None and erm.density_rule is None
 
 

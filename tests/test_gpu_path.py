@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from biasbench.errors import UserError
-from biasbench.runconfig import resolve
+from biasbench.baselines import configure
 from biasbench.training.batches import IndexStream, to_device
 from biasbench.training.trainer import autocast, configure_backend
 
 
 def cfg(**kw):
-    return resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1000, False, False, **kw)
+    return configure("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1000, **kw)
 
 
 def test_amp_and_cudnn_benchmark_are_overrides_and_the_defaults_add_nothing():
@@ -70,7 +70,7 @@ def test_a_contiguous_run_trains_and_records_its_memory_format(tmp_path):
     from biasbench.training.trainer import train
     from helpers import tiny_data
 
-    run = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1024, False, False, steps=4, eval_every=2,
-                  channels_last=False)
+    run = configure("erm", "cmnist", Decimal("0.01"), 41, "cpu", 1024, steps=4, eval_every=2,
+                    channels_last=False)
     result = train(run, tiny_data(), get_method("erm"), torch.device("cpu"), tmp_path / "c.pt")
     assert result["backend"]["channels_last"] is False and [h["step"] for h in result["history"]] == [2, 4]

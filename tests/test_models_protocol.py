@@ -10,7 +10,7 @@ import torch
 from biasbench.errors import UserError
 from biasbench.datasets import DATASETS, FAMILIES
 from biasbench.protocol import PROFILES, protocol_for
-from biasbench.runconfig import resolve
+from biasbench.baselines import configure
 from biasbench.training.models import count_params, create
 
 
@@ -91,20 +91,20 @@ def test_rest_code_profile_follows_the_released_scripts():
 
 
 def test_budget_in_epochs_resolves_to_steps_and_per_epoch_evaluation():
-    cfg = resolve("erm", "cmnist", Decimal("0.01"), 41, "rest-code", 55000, uses_beta=False)
+    cfg = configure("erm", "cmnist", Decimal("0.01"), 41, "rest-code", 55000)
     assert cfg.steps == 100 * 215 and cfg.eval_every == 215
-    cpu = resolve("reweighted_erm", "cmnist", Decimal("0.005"), 41, "cpu", 55000, uses_beta=True)
+    cpu = configure("reweighted_erm", "cmnist", Decimal("0.005"), 41, "cpu", 55000)
     assert (cpu.steps, cpu.eval_every, cpu.beta) == (600, 100, 10.0)
 
 
 def test_run_id_changes_with_config_and_data_but_not_with_unused_overrides():
-    base = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False)
-    same = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False, beta=5.0)
+    base = configure("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000)
+    same = configure("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, beta=5.0)
     assert base.run_id("f") == same.run_id("f") and base.beta is None  # ERM does not use beta
     assert base.run_id("f") != base.run_id("g")
-    short = resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False, steps=50)
+    short = configure("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, steps=50)
     assert short.run_id("f") != base.run_id("f") and short.variant() == "steps=50"
-    seed = resolve("erm", "cmnist", Decimal("0.01"), 42, "cpu", 55000, uses_beta=False)
+    seed = configure("erm", "cmnist", Decimal("0.01"), 42, "cpu", 55000)
     assert seed.run_id("f") != base.run_id("f")
 
 
@@ -112,9 +112,9 @@ def test_run_id_changes_with_config_and_data_but_not_with_unused_overrides():
                                        ({"eval_every": 0}, "--eval-every")])
 def test_bad_overrides_are_user_errors(kw, needle):
     with pytest.raises(UserError, match=needle):
-        resolve("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, uses_beta=False, **kw)
+        configure("erm", "cmnist", Decimal("0.01"), 41, "cpu", 55000, **kw)
 
 
 def test_unknown_profile_lists_the_valid_ones():
     with pytest.raises(UserError, match="cpu, disent, paper, rest-code"):
-        resolve("erm", "cmnist", Decimal("0.01"), 41, "fast", 55000, uses_beta=False)
+        configure("erm", "cmnist", Decimal("0.01"), 41, "fast", 55000)

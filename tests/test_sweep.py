@@ -28,7 +28,8 @@ def data_root(cmnist_root):
 
 def spec(data_root: Path, results: Path, methods=("erm",), ratios=RATIOS, steps=2, eval_every=2, **kw) -> SweepSpec:
     return SweepSpec(methods=list(methods), datasets=["cmnist"], ratios=list(ratios), n_seeds=kw.pop("n_seeds", 1),
-                     profile="cpu", data_root=data_root, results=results, steps=steps, eval_every=eval_every, **kw)
+                     profile="cpu", data_root=data_root, results=results,
+                     overrides={"steps": steps, "eval_every": eval_every}, **kw)
 
 
 def cli_args(data_root: Path, results: Path, *extra: str) -> list[str]:
@@ -56,13 +57,13 @@ def test_grid_has_one_run_per_cell_and_densities_only_for_sparse_methods(data_ro
         plan = expand(spec(data_root, tmp_path, methods=("erm", "sparse"), n_seeds=2, densities=tuple(DENSITY_SWEEP)))
     finally:
         METHODS.remove("sparse")
-    dense = [r for r in plan.runs if r.request.method == "erm"]
-    sparse = [r for r in plan.runs if r.request.method == "sparse"]
+    dense = [r for r in plan.runs if r.config.method == "erm"]
+    sparse = [r for r in plan.runs if r.config.method == "sparse"]
     assert len(dense) == 2 * 2 and len(sparse) == 2 * 2 * 14
     assert {r.density for r in dense} == {None} and {r.density for r in sparse} == set(DENSITY_SWEEP)
     assert len({r.run_id for r in plan.runs}) == len(plan.runs) and not plan.done
-    assert {r.request.seeds[0] for r in plan.runs} == {41, 42}  # the profile's seeds, as `run` picks them
-    assert all(len(r.request.ratios) == 1 and len(r.request.seeds) == 1 for r in plan.runs)
+    assert {r.config.seed for r in plan.runs} == {41, 42}  # the profile's seeds, as `run` picks them
+    assert all(r.run_id == r.config.run_id(r.fingerprint) for r in plan.runs)  # each carries its resolved config
 
 
 @pytest.mark.parametrize("n_runs,max_parallel,device,cores,shape", [
@@ -107,7 +108,7 @@ def test_a_failed_run_is_reported_does_not_stop_the_others_and_stays_to_do(data_
     real = local.execute
 
     def flaky(run, device, threads, *rest):
-        if run.request.ratios[0] == RATIOS[0]:
+        if run.config.ratio == "1pct":
             raise RuntimeError("out of memory (simulated)")
         return real(run, device, threads, *rest)
 

@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"biasbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like (an OSError: caught before those)
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except OSError as exc:
         if exc.errno not in _MACHINE:
             raise
@@ -98,9 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               "unchanged and nothing half-written was left in place: free some space and run it again",
               file=sys.stderr)
         return 2
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stdout = open(os.devnull, "w")
-        return 0
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was left in place; re-run to continue", file=sys.stderr)
         return 130

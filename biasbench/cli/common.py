@@ -76,24 +76,11 @@ def _check_dataset_folder(path: Path, dataset: str) -> None:
         raise UserError(f"{path} holds {found!r}, not {dataset!r}; pass --dataset {found}")
 
 
-def _add_numerics_options(parser: argparse.ArgumentParser) -> None:
-    """run's and sweep's numerics flags (each a recorded override: in the run id and the variant)."""
-    from biasbench.runconfig import AMP_DTYPES
-
-    parser.add_argument("--amp", choices=AMP_DTYPES, help="CUDA: train and evaluate under bf16 autocast (in the run id; "
-                        "default: fp32)")
-    parser.add_argument("--contiguous", action="store_true",
-                        help="NCHW contiguous tensors instead of channels_last (in the run id; default: channels_last)")
-    parser.add_argument("--cudnn-benchmark", action="store_true",
-                        help="CUDA: autotuned cuDNN kernels, faster but not bit-reproducible (in the run id; "
-                             "default: deterministic)")
-
-
-def _amp(args: argparse.Namespace, device_type: str) -> str | None:
+def _amp(given: dict, device_type: str) -> str | None:
     """--amp is a CUDA choice: refused up front on a CPU run instead of failing inside it."""
-    if args.amp is not None and device_type == "cpu":
+    if given.get("amp") is not None and device_type == "cpu":
         raise UserError("--amp needs --device cuda (autocast is for CUDA runs)")
-    return args.amp
+    return given.get("amp")
 
 
 def _names(values: list[str], known: list[str], what: str) -> list[str]:

@@ -7,18 +7,13 @@ import re
 import sys
 from pathlib import Path
 
+from biasbench import overrides
 from biasbench.errors import UserError
 from biasbench.cli import logsink
 from biasbench.cli.common import (
-    _TqdmReporter, _dataset_names, _method_names, _device, _check_dataset_folder, _add_numerics_options, _amp, _names,
-    add_data_dir, add_results,
+    _TqdmReporter, _dataset_names, _method_names, _device, _check_dataset_folder, _amp, _names, add_data_dir,
+    add_results,
 )
-
-
-def _beta_methods() -> list[str]:
-    from biasbench.methods import get as get_method
-
-    return [m for m in _method_names() if get_method(m).uses_beta]
 
 
 def _default_profile(gpu: bool, why_gpu: str, why_not: str) -> str:
@@ -45,15 +40,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     densities = parse_densities(args.density)
     if densities != [None] and not method_cls.uses_density:
         raise UserError(f"--density applies to sparse methods only; {args.method} is dense")
-    if args.beta is not None and not method_cls.uses_beta:  # refused, as --density is, never silently ignored
-        raise UserError(f"--beta applies to methods that reweight by it ({', '.join(_beta_methods())}); "
-                        f"{args.method} has no beta")
+    given = overrides.from_args(args)
+    overrides.validate(given, {args.method: method_cls})  # each value checked, and refused where it does not apply
+    sets = overrides.parse_sets(args.sets, {args.method: method_cls})
     gen = get_dataset(args.dataset)
     ratios = parse_ratios(args.ratio)
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.steps is not None and args.steps < 1:
-        raise UserError(f"--steps must be a positive integer, got {args.steps}")
     device = _device(args.device)
     logsink.check(args)
     profile = args.profile or _default_profile(device.type == "cuda", "a GPU is available",
@@ -70,13 +63,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         repo = hub_repo_id(args.data)
         data_path = fetch(repo) if repo else Path(args.data)
         _check_dataset_folder(data_path, gen.name)
+    _amp(given, device.type)
     # One execution path: `run` is a one-method sweep (plan -> local launcher in this process -> store).
     spec = grid.SweepSpec(
         methods=[args.method], datasets=[gen.name], ratios=ratios, n_seeds=args.seeds, profile=profile,
-        data_root=data_root(args.data_dir), results=Path(args.results), densities=tuple(densities), steps=args.steps,
-        eval_every=args.eval_every, beta=args.beta, source_dir=Path(args.source_dir) if args.source_dir else None,
-        amp=_amp(args, device.type), cudnn_benchmark=args.cudnn_benchmark, channels_last=not args.contiguous,
-        data_path=data_path, restart=args.restart,
+        data_root=data_root(args.data_dir), results=Path(args.results), densities=tuple(densities), overrides=given,
+        sets=sets, source_dir=Path(args.source_dir) if args.source_dir else None, data_path=data_path,
+        restart=args.restart,
     )
     reporter = _TqdmReporter()
     plan = grid.expand(spec, reporter)
@@ -120,15 +113,16 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from biasbench.results.store import RunStore
     from biasbench.runconfig import parse_densities
 
-    from biasbench.methods import canonical
+    from biasbench.methods import canonical, get as get_method
 
     methods = list(dict.fromkeys(canonical(m) for m in _names(args.methods, _method_names(), "methods")))
     datasets = _names(args.datasets, _dataset_names(), "datasets")
     ratios = parse_ratios(",".join(args.ratios))
     densities = tuple(parse_densities(",".join(args.densities) if args.densities else None))
-    if args.beta is not None and not set(methods) & set(_beta_methods()):
-        raise UserError(f"--beta applies to methods that reweight by it ({', '.join(_beta_methods())}); "
-                        f"none of {', '.join(methods)} has a beta")
+    classes = {m: get_method(m) for m in methods}
+    given = overrides.from_args(args)
+    overrides.validate(given, classes)
+    sets = overrides.parse_sets(args.sets, classes)
     if args.launcher == "local":
         _device(args.device)  # checks that it exists here: refused up front, not once per run
     elif args.device not in ("auto", "cpu") and not (args.device == "cuda" or re.fullmatch(r"cuda:\d+", args.device)):
@@ -140,12 +134,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         args.device.startswith("cuda") or (args.gpus_per_run or 0) > 0
         or (args.launcher == "local" and args.device == "auto" and _device("auto").type == "cuda"),
         "runs get a GPU", "no GPU asked for; --profile paper for the full budget")
+    _amp(given, "cuda" if args.device.startswith("cuda") else args.device)
     spec = grid.SweepSpec(
         methods=methods, datasets=datasets, ratios=ratios, n_seeds=args.seeds, profile=profile,
-        data_root=data_root(args.data_dir), results=results, densities=densities, steps=args.steps,
-        eval_every=args.eval_every, beta=args.beta, source_dir=Path(args.source_dir) if args.source_dir else None,
-        amp=_amp(args, "cuda" if args.device.startswith("cuda") else args.device), cudnn_benchmark=args.cudnn_benchmark,
-        channels_last=not args.contiguous,
+        data_root=data_root(args.data_dir), results=results, densities=densities, overrides=given, sets=sets,
+        source_dir=Path(args.source_dir) if args.source_dir else None,
     )
     plan = grid.expand(spec, _TqdmReporter())
     todo = plan.todo
@@ -182,16 +175,54 @@ def _add_source_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
-    """What run and sweep may override in a profile; each is recorded (in the run id and the variant)."""
-    parser.add_argument("--steps", type=int, metavar="N", help="override the profile's budget in optimizer steps")
-    parser.add_argument("--eval-every", type=int, metavar="N", help="override how often (steps) to evaluate and checkpoint")
-    _add_numerics_options(parser)
-    parser.add_argument("--beta", type=float, metavar="B", help="override the profile's reweighting beta")
+    """What run and sweep may override in a profile (biasbench/overrides.py); each is recorded (in the run id
+    and the variant)."""
+    overrides.add_arguments(parser)
 
 
 def register(sub) -> None:
     _add_run(sub)
     _add_sweep(sub)
+    _add_methods(sub)
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from biasbench.datasets import DATASETS, get as get_dataset
+    from biasbench.methods import display, get as get_method
+    from biasbench.runconfig import get_protocol
+
+    gen = get_dataset(args.dataset)
+    info, protocol = DATASETS.info(gen.name), get_protocol(args.profile, gen.name)
+    print(f"methods under profile {args.profile} on {gen.name} (--set METHOD.FIELD=V changes a number):")
+    for name in _method_names():
+        cls = get_method(name)
+        uses = [w for w, on in (("bias labels", cls.uses_bias_labels), ("--beta", cls.uses_beta),
+                                ("--density", cls.uses_density)) if on]
+        print(f"  {name} ({display(name).name}){': uses ' + ', '.join(uses) if uses else ''}")
+        try:
+            params = cls.own_params(args.profile, info, protocol)
+        except UserError as e:
+            print(f"      (no setting: {e})")
+            continue
+        for f in dataclasses.fields(params) if params is not None else ():
+            print(f"      {name}.{f.name} = {getattr(params, f.name)}")
+    return 0
+
+
+def _add_methods(sub) -> None:
+    from biasbench.protocol import PROFILES
+
+    m = sub.add_parser("methods", help="list the methods and their own numbers (what --set can change)",
+                       description="List every method, what it trains with, and its own numbers under a profile "
+                                   "and dataset: the fields 'run --set METHOD.FIELD=V' and 'sweep --set' change.",
+                       epilog="example:\n  biasbench methods --profile disent\n"
+                              "  biasbench run --method lff --profile disent --set lff.q=0.5,0.9 --seeds 1",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    m.add_argument("--profile", choices=sorted(PROFILES), default="cpu", help="protocol profile (default: cpu)")
+    m.add_argument("--dataset", default="cmnist", help="dataset (default: cmnist)")
+    m.set_defaults(func=_cmd_methods)
 
 
 def _add_run(sub) -> None:

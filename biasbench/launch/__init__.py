@@ -4,9 +4,10 @@ executed by a launcher (a local process pool, Ray tasks, or SLURM job arrays).
     plan = grid.expand(spec)            # run ids, which are done (driver side)
     for run, outcome in sweep.execute(plan, launcher): ...
 
-Every launcher runs `task.execute(run)` per run, which is `runner.run_many`
-for one ratio and one seed: a sweep adds scheduling, never another way to
-train or to name runs.
+The plan carries each run's resolved config and expected dataset fingerprint
+(`grid.PlannedRun`); every launcher runs `task.execute(run)`, which is
+`runner.execute(run)`: a sweep adds scheduling, never another way to train,
+to resolve a config or to name runs.
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
 """What every launcher runs for one planned run, wherever it lands.
 
-The task is `runner.run_many` for one ratio and one seed: it generates the
-dataset if this machine lacks it (generation is deterministic and locked per
-folder), resumes from the run's checkpoint if one is there, skips the run if
-its record exists, and writes the record. It also returns the record, so a
-driver without a shared file system can store it (see sweep.py).
+The task is `runner.execute` of the planned run (its config resolved by the
+plan): it generates the dataset if this machine lacks it (generation is
+deterministic and locked per folder), refuses a dataset whose content is not
+the planned one, resumes from the run's checkpoint if one is there, skips the
+run if its record exists, and writes the record. It also returns the record,
+so a driver without a shared file system can store it (see sweep.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 import torch
@@ -37,16 +37,8 @@ def pick_device(name: str) -> torch.device:
 
 def execute(run: PlannedRun, device: str = "auto", threads: int | None = None, reporter: Reporter = SILENT) -> dict:
     """Train (or resume, or skip) one run and return its record."""
-    from biasbench.runner import run_many
+    from biasbench.runner import execute as execute_run
 
     if threads:
         torch.set_num_threads(threads)
-    request = dataclasses.replace(run.request, device=pick_device(device))
-    record = run_many(request, reporter)[0]
-    if record["run_id"] != run.run_id:
-        # Same config, different data: this machine's dataset is not the one the driver planned with.
-        raise RuntimeError(
-            f"{run.label}: trained as {record['run_id']}, planned as {run.run_id}: the dataset on this "
-            f"machine differs from the driver's (fingerprint {record['data']['fingerprint'][:12]})"
-        )
-    return record
+    return execute_run(run, pick_device(device), reporter)
