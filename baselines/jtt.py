@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biasbench.baselines.base import Batch, TrainInfo
+from biasbench.baselines.base import Batch, Stage, TrainInfo
 from biasbench.baselines.erm import ERM
 from biasbench.runconfig import RunConfig
 
@@ -88,8 +88,15 @@ class JTT(ERM):
         self.error: torch.Tensor | None = None  # (n,) bool on CPU, once stage 1 is over
         self.done = 0
 
-    def total_steps(self) -> int:
-        return self.identify_steps + self.cfg.steps
+    @classmethod
+    def plan_stages(cls, steps: int, params: dict, n_train: int | None, batch_size: int) -> tuple[Stage, ...] | None:
+        """Stage 1 trains the identification model for T steps (not the method's model: never selected);
+        stage 2 retrains from w0 the common budget, drawing with the upweighted error set from a new epoch.
+        With the train-pass error set, T depends on the train size (None when read from a record)."""
+        if n_train is None and params.get("error_set", "eval") == "train_pass":
+            return None
+        t = identify_steps(steps, params, n_train or 0, batch_size)
+        return (Stage("identify", t, selectable=False), Stage("upweighted", steps, redraw=True))
 
     def loss(self, batch: Batch) -> torch.Tensor:
         logits = self.model(batch.x)
@@ -103,9 +110,6 @@ class JTT(ERM):
         return torch.where(self.error, torch.tensor(self.upweight, dtype=torch.float64),
                            torch.tensor(1.0, dtype=torch.float64))
 
-    def resampled(self, step: int) -> bool:
-        return step == self.identify_steps
-
     def find_errors(self) -> torch.Tensor:
         """The error set, by `error_set`: (n,) bool."""
         if self.error_set == "train_pass":
@@ -118,25 +122,15 @@ class JTT(ERM):
 
     def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
         self.done = step
-        if step == self.identify_steps:
-            self.error = self.find_errors()
-            self.model.load_state_dict(self.initial)
-            if optimizer is not None:
-                for p in self.model.parameters():
-                    optimizer.state.pop(p, None)
-            self.initial, self.seen = None, None
 
-    def selectable(self, step: int) -> bool:
-        return step > self.identify_steps
-
-    @classmethod
-    def selectable_entry(cls, record: dict, entry: dict) -> bool:
-        """Only the final model's evaluations, as `selectable` during training (from the recorded config)."""
-        c = record["config"]
-        if c["method_params"].get("error_set", "eval") == "train_pass":  # T depends on n: the recorded flag
-            return bool(entry.get("selectable", True))
-        identify = max(1, round(int(c["steps"]) * float(c["method_params"]["identify_fraction"])))
-        return entry["step"] > identify
+    def end_stage(self, stage: Stage, optimizer: torch.optim.Optimizer | None) -> None:
+        """After stage 1: the error set, then w0 and a fresh optimizer state for stage 2."""
+        self.error = self.find_errors()
+        self.model.load_state_dict(self.initial)
+        if optimizer is not None:
+            for p in self.model.parameters():
+                optimizer.state.pop(p, None)
+        self.initial, self.seen = None, None
 
     def record(self) -> dict:
         """The error set's size and T, for the run record."""

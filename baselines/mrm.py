@@ -3,7 +3,7 @@
 Three stages; stage 3, the subnetwork MRM reports, trains the common budget
 `cfg.steps`, and stages 1-2 come before it (`MRMParams.stage_lengths`, each
 one common budget by default; the numbers and their sources are in
-`MRMParams` below), so a run is `total_steps()` optimizer steps:
+`MRMParams` below), so a run is the sum of its declared stages (`plan_stages`):
 1. ERM on the full model from its initial weights w0 (kept from construction).
 2. Module structure probe: the model is frozen (weights, biases, BN
    statistics) and run in eval mode; one logit pi per prunable weight (the sparse engine's
@@ -39,7 +39,7 @@ from torch import nn
 
 from biasbench import rng
 from biasbench.datasets import DIGITS
-from biasbench.baselines.base import Batch, Method, TrainInfo
+from biasbench.baselines.base import Batch, Method, Stage, TrainInfo
 from biasbench.errors import UserError
 from biasbench.runconfig import RunConfig
 from biasbench.training.sparse import SparseEngine, SparseSettings, _topk_mask, layer_counts, prunable_layers
@@ -239,15 +239,22 @@ class MRM(Method):
         if self.stage(step) == 3:
             self.engine.after_step(step, optimizer)
         self.done = step
-        if step == self.ends[1]:
-            self._start_subnetwork(optimizer)
 
-    def total_steps(self) -> int:
-        return self.ends[1] + self.cfg.steps
+    @classmethod
+    def plan_stages(cls, steps: int, params: dict, n_train: int | None, batch_size: int) -> tuple[Stage, ...]:
+        """ERM and the probe (dense, never selected: not the method's model), then the subnetwork, which
+        trains the common budget."""
+        first, second = stage_ends(steps, params["stage_lengths"])
+        return (Stage("erm", first, selectable=False, dense=True),
+                Stage("probe", second - first, selectable=False, dense=True), Stage("subnetwork", steps))
+
+    def end_stage(self, stage: Stage, optimizer: torch.optim.Optimizer | None) -> None:
+        if stage.name == "probe":
+            self._start_subnetwork(optimizer)
 
     def _settings(self) -> SparseSettings:
         density = float(self.cfg.density) if self.cfg.density is not None else 1.0  # static masks: counts are theirs
-        return SparseSettings(density=density, update_frequency=0, total_steps=self.total_steps())
+        return SparseSettings(density=density, update_frequency=0, total_steps=self.ends[1] + self.cfg.steps)
 
     def final_masks(self) -> list[torch.Tensor]:
         """pi > 0 (the probe decides), or the cfg.density share with the largest logits."""
@@ -271,9 +278,6 @@ class MRM(Method):
             return self._frozen_forward(x, [(t > 0).to(t.dtype) for t in self.logits])
         return self.model(x)
 
-    def selectable(self, step: int) -> bool:
-        return step > self.ends[1]
-
     def on_evaluate(self, step: int, entry: dict) -> None:
         """The scored model's density: dense in stage 1, the probe's pi > 0 in stage 2, the mask in stage 3."""
         if self.engine is not None:
@@ -289,15 +293,6 @@ class MRM(Method):
             return {}
         return {"stage_density": {"erm": 1.0, "probe": self.probe_density,
                                   "subnetwork": mask_density(self.layers, self.engine.masks)}}
-
-    @classmethod
-    def selectable_entry(cls, record: dict, entry: dict) -> bool:
-        """Only stage 3's evaluations, as `selectable` during training (from the recorded config)."""
-        c = record["config"]
-        return entry["step"] > stage_ends(int(c["steps"]), c["method_params"]["stage_lengths"])[1]
-
-    def dense_steps(self) -> int:
-        return self.ends[1]
 
     def sparse_engines(self) -> list[SparseEngine]:
         return [self.engine] if self.engine is not None else []

@@ -156,3 +156,35 @@ def test_method_hooks_are_called_around_each_step_and_at_each_evaluation(tmp_pat
     for step in range(1, 6):
         expected += [("before", step), ("after", step)] + ([("eval", step)] if step in (4, 5) else [])
     assert calls == expected
+
+
+def test_declared_stages_are_run_in_order_ended_once_and_only_selectable_ones_selected(tmp_path):
+    from biasbench.baselines.base import Stage
+    from biasbench.results.selection import history
+
+    erm = get_method("erm")
+    calls = []
+
+    class TwoStages(erm):
+        @classmethod
+        def plan_stages(cls, steps, params, n_train, batch_size):
+            return (Stage("warmup", 4, selectable=False), Stage("main", steps, redraw=True))
+
+        def after_step(self, step, optimizer):
+            calls.append(("after", step))
+
+        def end_stage(self, stage, optimizer):
+            calls.append(("end", stage.name))
+
+    cfg, _ = tiny_cfg("erm", steps=5)
+    result = train(cfg, tiny_data(), TwoStages, torch.device("cpu"), tmp_path / "s.pt")
+    assert result["steps_trained"] == 9 and calls.count(("end", "warmup")) == 1
+    assert calls.index(("end", "warmup")) == calls.index(("after", 4)) + 1  # after the stage's last step
+    assert [h["step"] for h in result["history"]] == [4, 8, 9]  # evaluations every 4 steps and at the end
+    assert result["history"][0]["selectable"] is False  # step 4 ends the warmup: never selected
+    assert result["best_valid"]["step"] in (8, 9) and result["best_test_oracle"]["step"] in (8, 9)
+    record = {"method": "erm", "config": cfg.to_dict(), "history": result["history"]}
+    assert [h["step"] for h in history(record)] == [8, 9]  # read back: the trainer's flags
+    mrm_like = {"method": "mrm", "config": dict(cfg.to_dict(), method_params={"stage_lengths": [1.0, 1.0]}),
+                "history": [{"step": s} for s in (4, 5, 10, 11, 15)]}  # an unflagged record: the config's stages
+    assert [h["step"] for h in history(mrm_like)] == [11, 15]

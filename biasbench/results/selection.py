@@ -28,9 +28,9 @@ on the committed records) and replace them when tables are read.
 Which labels a rule reads (`labels_read`) is printed beside every table
 made under it, like the `bias_labels` column for training.
 
-Evaluations a method marks as not selectable (MRM's stages 1-2) are never
-chosen (`Method.selectable_entry`). A record without a history (a summary
-made by hand or by an older writer) is read from the trainer's stored
+Evaluations of a stage a method declares not selectable (MRM's stages 1-2,
+JTT's first model) are never chosen (`training/method.selectable_entries`).
+A record without a history (a summary made by hand or by an older writer) is read from the trainer's stored
 choice for `valid`, `final` and `oracle`; other rules skip it.
 """
 
@@ -47,12 +47,13 @@ def history(record: dict) -> list[dict]:
     """The record's evaluations that model selection may pick, in order."""
     from biasbench.methods import get as get_method
 
-    entries = record.get("history") or []
+    from biasbench.training.method import selectable_entries
+
     try:
         cls = get_method(record["method"])
     except UserError:
-        return list(entries)
-    return [e for e in entries if cls.selectable_entry(record, e)]
+        return list(record.get("history") or [])
+    return selectable_entries(cls, record)
 
 
 def _first_best(entries: list[dict], split: str, metric: str) -> dict:

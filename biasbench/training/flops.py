@@ -11,7 +11,7 @@ Accounting (the REST paper does not state its own):
   topology-update steps, where the weight gradient is dense: 2 x sparse +
   1 x dense forward (RigL's accounting, Evci et al. 2020 §4, Appendix H).
   A dense method is the same with density 1. Steps a method trains dense
-  before its masks exist (`Method.dense_steps`, MRM's stages 1-2) count 3 x dense.
+  before its masks exist (a `Stage` declared `dense`: MRM's stages 1-2) count 3 x dense.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def account(method, x1: torch.Tensor, steps: int, batch_size: int, reference_ste
     dense_params = sum(p.numel() for m in modules for p in m.parameters())
     infer_sparse = at_density(infer_total, infer_layers, density)
     fwd_sparse = at_density(train_total, train_layers, density)
-    dense = min(method.dense_steps(), steps)  # steps trained dense before the masks existed (MRM)
+    dense = min(sum(st.steps for st in method.stages() if st.dense), steps)  # trained before the masks existed (MRM)
     train_sparse = batch_size * (3 * fwd_sparse * (steps - dense) + 3 * train_total * dense
                                  + (train_total - fwd_sparse) * updates)
     train_dense = batch_size * 3 * train_total * (steps if reference_steps is None else reference_steps)

@@ -3,7 +3,10 @@
 A method sees a model, batches and the resolved run config; it never sees
 files or the command line. The trainer owns the loop, the optimizer,
 evaluation and checkpoints; a method returns the loss of a batch and may
-hook in after the optimizer step.
+hook in after the optimizer step. A method trained in several stages (JTT,
+MRM) declares them (`plan_stages`); the trainer runs them in order, calls
+`end_stage` between them, and only a selectable stage's evaluations may be
+picked, in training and when a record is read.
 """
 
 from __future__ import annotations
@@ -15,6 +18,40 @@ import torch
 from torch import nn
 
 from biasbench.runconfig import RunConfig
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a method's training, declared by the method and run by the trainer."""
+
+    name: str
+    steps: int  # optimizer steps
+    selectable: bool = True  # its evaluations may be picked by model selection (the method's final model)
+    dense: bool = False  # trained dense whatever the final masks (training-FLOPs accounting: MRM's stages 1-2)
+    redraw: bool = False  # as it begins, the batch sampler starts a new epoch with the method's sample weights
+
+
+def stage_at(stages: tuple[Stage, ...], step: int) -> Stage:
+    """The stage that optimizer step `step` (1-based) belongs to; the last one for any later step."""
+    end = 0
+    for stage in stages:
+        end += stage.steps
+        if step <= end:
+            return stage
+    return stages[-1]
+
+
+def selectable_entries(cls: type["Method"], record: dict) -> list[dict]:
+    """A record's evaluations that model selection may pick: those the trainer did not flag, in a selectable
+    stage of the stages its recorded config plans (records written before the flag carry only the config)."""
+    entries, c = record.get("history") or [], record.get("config") or {}
+    try:
+        stages = cls.plan_stages(int(c["steps"]), c.get("method_params") or {}, None,
+                                 int((c.get("protocol") or {}).get("batch_size", 1)))
+    except (KeyError, TypeError, ValueError):  # a config without them (a hand-made record): the flags alone
+        stages = None
+    return [e for e in entries if e.get("selectable", True)
+            and (stages is None or stage_at(stages, int(e["step"])).selectable)]
 
 
 @dataclass
@@ -70,10 +107,20 @@ class Method:
         """Per-sample draw weights for the batch sampler (None: uniform permutations)."""
         return None
 
-    def resampled(self, step: int) -> bool:
-        """True right after the step at which `sample_weights()` changed (the trainer then redraws from a new
-        epoch); JTT's upsampling starts so."""
-        return False
+    @classmethod
+    def plan_stages(cls, steps: int, params: dict, n_train: int | None, batch_size: int) -> tuple[Stage, ...] | None:
+        """The run's stages from its config: one `train` stage of the common budget unless the method trains
+        in several. `n_train` is None when a recorded config is read; None back: the stages depend on it and
+        the record's `selectable` flags alone decide (JTT's train-pass T is at least one epoch)."""
+        return (Stage("train", steps),)
+
+    def stages(self) -> tuple[Stage, ...]:
+        """This run's stages (what the trainer runs)."""
+        return self.plan_stages(self.cfg.steps, self.cfg.method_params(), self.train.n, self.cfg.protocol.batch_size)
+
+    def end_stage(self, stage: Stage, optimizer: torch.optim.Optimizer | None) -> None:
+        """Called after the last step of every stage but the last, after `after_step` (JTT: find the error
+        set and restart from w0; MRM: fix the mask and restart from w0)."""
 
     def loss(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
@@ -93,25 +140,6 @@ class Method:
     def learning_rate(self) -> float | None:
         """The method's own learning rate where its reference sets one apart from the profile's; None: the profile's."""
         return None
-
-    @classmethod
-    def selectable_entry(cls, record: dict, entry: dict) -> bool:
-        """Whether a recorded evaluation may be picked when a table is read (biasbench/results/selection.py);
-        the record-side twin of `selectable`."""
-        return bool(entry.get("selectable", True))
-
-    def selectable(self, step: int) -> bool:
-        """Whether the evaluation after `step` may be picked by model selection (MRM: only its final stage's)."""
-        return True
-
-    def total_steps(self) -> int:
-        """Optimizer steps the run trains: the common budget, or more for a method whose final model
-        trains the common budget after earlier stages (MRM)."""
-        return self.cfg.steps
-
-    def dense_steps(self) -> int:
-        """Steps whose training FLOPs are dense whatever the final masks (MRM's stages 1-2)."""
-        return 0
 
     def sparse_engines(self) -> list:
         """The sparse engines masking this method's modules (FLOPs and parameter accounting)."""

@@ -12,6 +12,7 @@ same final numbers as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
 import time
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from biasbench.training.method import Batch, Method, TrainInfo
+from biasbench.training.method import Batch, Method, TrainInfo, stage_at
 from biasbench.data import TensorSplit
 from biasbench.errors import UserError
 from biasbench.progress import SILENT, Reporter, warn
@@ -136,7 +137,7 @@ def train(
     run = _Run(cfg, data, method_cls, device, checkpoint_path)
     if checkpoint_path.is_file() and not restart and run.restore(reporter):
         reporter.info(f"resuming {cfg.ratio} seed {cfg.seed} from step {run.state['step']}")
-    total = run.method.total_steps()
+    total = run.total
     bar = reporter.bar(total=total, desc=f"{cfg.method} {cfg.ratio} s{cfg.seed}", unit="step")
     bar.update(run.state["step"])
     run.tick = time.perf_counter()
@@ -185,6 +186,10 @@ class _Run:
         params = [q for m in self.modules.values() for q in m.parameters()]
         self.optimizer = make_optimizer(cfg, params, self.method.learning_rate())
         self.scheduler = make_scheduler(cfg, self.optimizer)
+        self.stages = self.method.stages()
+        ends = list(itertools.accumulate(st.steps for st in self.stages))
+        self.total = ends[-1]
+        self.stage_ends = {end: i for i, end in enumerate(ends[:-1])}  # last step of a stage -> its index
         self.stream = IndexStream(len(train_split), p.batch_size, cfg.seed, self.method.sample_weights(),
                                   device=device if cuda else None)
         self.state = {"step": 0, "history": [], "best_valid": None, "best_test": None, "train_s": 0.0,
@@ -244,8 +249,11 @@ class _Run:
         method.before_step(step + 1, optimizer)
         optimizer.step()
         method.after_step(step + 1, optimizer)
-        if method.resampled(step + 1):
-            self.stream.set_weights(method.sample_weights(), new_epoch=True)
+        if step + 1 in self.stage_ends:
+            i = self.stage_ends[step + 1]
+            method.end_stage(self.stages[i], optimizer)
+            if self.stages[i + 1].redraw:
+                self.stream.set_weights(method.sample_weights(), new_epoch=True)
         self.loss_sum = self.loss_sum + (loss.detach().double() if self.cuda else float(loss.detach()))
         self.loss_n += 1
         self.state["images"] += len(idx)
@@ -266,7 +274,7 @@ class _Run:
         }
         self.loss_sum, self.loss_n = self._zero_loss(), 0
         self.method.on_evaluate(done, entry)
-        selectable = self.method.selectable(done)
+        selectable = stage_at(self.stages, done).selectable
         if not selectable:
             entry["selectable"] = False  # read-time selection skips it too (biasbench/results/selection.py)
         state["history"].append(entry)
