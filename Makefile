@@ -33,8 +33,9 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Both suites run on every core (pytest-xdist; tests keep one torch thread each).
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # The wheel and sdist in dist/ (tests/test_wheel.py, part of `make test`, installs the wheel into a fresh venv).
 dist: $(STAMP)
@@ -42,7 +43,7 @@ dist: $(STAMP)
 
 # The suite without its slow tests (real data, kill-and-resume, the Ray and SLURM launchers): under 2 minutes.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not ray and not slurm"
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not ray and not slurm"
 
 # Every CPU benchmark, each writing benchmarks/results/*.json (commit, torch, threads, load). Pause other
 # work on the machine first: the numbers are only as quiet as the cores. benchmarks/device/ needs a GPU.

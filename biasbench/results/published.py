@@ -69,6 +69,11 @@ _LC = {
 _LC_NOTES = {
     ("cifar10c", "5pct", "LfF"): "LC prints 41.78 here (DisEnt's 2 % value, a copy slip); DeNetDM and another later "
                                  "paper print 50.27, used here",
+    **{("cmnist", r, "LfF"): "DisEnt's released code trains no LfF (its train.py: vanilla and ours only; its "
+                             "maintainer, DisEnt issue #11: baselines from alinlab/LfF, whose CMNIST protocol is an "
+                             "MLP 100-100-100, lr 1e-3, 23,500 steps); biasbench's LfF step equals alinlab/LfF "
+                             "train.py's, step for step, so this row's setting is not public"
+       for r in RATIOS},
 }
 # BFFHQ 0.5 %, bias-conflicting test accuracy: DeNetDM (NeurIPS 2024) Table 2, mean (std) of its reruns
 # (DFA there = DisEnt).

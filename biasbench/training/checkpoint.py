@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -32,7 +33,9 @@ KEYS = ("modules", "optimizer", "scheduler", "stream", "preprocess", "method", "
 def load(path: Path) -> dict:
     """A checkpoint the trainer wrote: every part it resumes from is there, or a one-line error."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's warning about a foreign pickle's protocol: the error says it
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, wrong types: all mean "damaged"
         raise UserError(
             f"checkpoint {path} is damaged or not a biasbench checkpoint ({type(exc).__name__}); "
