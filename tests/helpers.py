@@ -137,16 +137,28 @@ def write_fake_cifar(path):
 # test_extending.py) ----------------------------------------------------------------------------------------
 
 # Step counts a method's own numbers give for long runs, shortened so that a few steps cover every phase.
-SHORTEN = {"disent": {"curr_step": 2, "lr_decay_step": 3}}
+SHORTEN = {"disent": {"curr_step": 2, "lr_decay_step": 3}, "mrm": {"stage_lengths": (0.5, 0.5)}}
+
+
+def contract_data() -> RunData:
+    """Smaller than tiny_data: the contract trains every method four times; 256 rows are 4 batches of 64."""
+    return RunData(shortcut_split(256, 0.05, 0), shortcut_split(64, 0.5, 1), shortcut_split(64, 0.5, 2), 2, 2)
+
+
+def small_batches(cfg, batch_size: int = 64):
+    """The config with batches of 64: a quarter of the work per step, for tests of the loop, not of learning."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, batch_size=batch_size))
 
 
 def contract_cfg(method: str, seed: int = 41):
     import dataclasses
 
-    cfg = configure(method, "cmnist", Decimal("0.01"), seed, "cpu", 1024, steps=6, eval_every=2)
+    cfg = configure(method, "cmnist", Decimal("0.01"), seed, "cpu", 256, steps=6, eval_every=2)
     if method in SHORTEN:
         cfg = dataclasses.replace(cfg, params=dataclasses.replace(cfg.params, **SHORTEN[method]))
-    return dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, batch_size=64))
+    return small_batches(cfg)
 
 
 class _Stop(Exception):
@@ -160,7 +172,7 @@ def assert_keeps_the_trainers_contract(method: str, tmp_path) -> None:
     from biasbench.results import selection
     from biasbench.training.trainer import train
 
-    cls, data, cpu = get_method(method), tiny_data(), torch.device("cpu")
+    cls, data, cpu = get_method(method), contract_data(), torch.device("cpu")
     cfg = contract_cfg(method)
     first = train(cfg, data, cls, cpu, tmp_path / "a.pt")
     other = train(contract_cfg(method, seed=42), data, cls, cpu, tmp_path / "c.pt")

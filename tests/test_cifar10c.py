@@ -67,6 +67,7 @@ def test_aligned_images_equal_the_corruption_of_their_source(built, source):
     assert len(seen) == 10
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 def test_one_worker_writes_the_same_bytes(built, source, tmp_path):
     report = generate("cifar10c", [Decimal("0.01"), Decimal("0.05")], tmp_path, 0, source, allow_unverified=True, workers=1)
     a = json.loads((built.path / "manifest.json").read_text())["files"]
@@ -74,6 +75,7 @@ def test_one_worker_writes_the_same_bytes(built, source, tmp_path):
     assert a == b
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 def test_a_ratio_alone_gives_the_same_files(built, source, tmp_path):
     report = generate("cifar10c", [Decimal("0.01")], tmp_path, 0, source, allow_unverified=True, workers=2)
     a = json.loads((built.path / "manifest.json").read_text())["files"]

@@ -144,6 +144,7 @@ PINNED_RANDOM_FINGERPRINTS = {
 }
 
 
+@pytest.mark.slow  # processes killed or started afresh: in `make test`
 def test_two_fresh_processes_write_byte_identical_folders(fixture_mnist, tmp_path):
     a = cli(*CLI_BASE, "--ratio", "1%,5%", "--source-dir", str(fixture_mnist), "--out", str(tmp_path / "a"))
     b = cli(*CLI_BASE, "--ratio", "1%,5%", "--source-dir", str(fixture_mnist), "--out", str(tmp_path / "b"))
@@ -246,6 +247,7 @@ KILLER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # processes killed or started afresh: in `make test`
 @pytest.mark.parametrize("target,n", [("write_split", 4), ("write_split", 2), ("card", 1)])
 def test_kill_9_never_leaves_a_half_config_that_looks_complete(fixture_mnist, built, tmp_path, target, n):
     import subprocess

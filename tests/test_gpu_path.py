@@ -65,6 +65,7 @@ def test_method_names_are_canonical():
         canonical("rests")
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 def test_a_contiguous_run_trains_and_records_its_memory_format(tmp_path):
     from biasbench.baselines import get as get_method
     from biasbench.training.trainer import train

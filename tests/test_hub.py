@@ -108,6 +108,7 @@ def test_publish_makes_exactly_the_expected_calls_in_one_commit(root, hub, tmp_p
     assert dict(ops) == {name: (dry / name).read_bytes() for name in tree(dry)}  # the dry run is the upload
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 def test_token_never_appears_in_output_logs_or_files(root, hub, tmp_path, capsys, caplog):
     caplog.set_level(logging.DEBUG)
     assert main(["publish", "cmnist", "--repo-id", "me/x", "--data-dir", str(root)]) == 0

@@ -171,6 +171,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 @pytest.mark.parametrize("method", ["lff", "disent"])
 def test_resuming_from_a_mid_run_checkpoint_gives_the_same_final_numbers(method, tmp_path, monkeypatch):
     data = tiny_data()

@@ -229,6 +229,7 @@ def test_same_seed_same_metrics(recorded, tmp_path):
     assert again["history"] == first["history"] and again["sparse"] == first["sparse"]
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 @pytest.mark.parametrize("stop_at", [8, 12])  # resumes from step 6 (mid probe) and 10 (mid retrain)
 def test_resume_mid_stage_gives_the_same_result(recorded, tmp_path, stop_at):
     cfg, straight, _ = recorded

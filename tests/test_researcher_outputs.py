@@ -206,6 +206,7 @@ def test_a_missing_sink_is_a_one_line_error_before_anything_trains(monkeypatch, 
     assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 def test_run_id_does_not_depend_on_the_sink(cmnist_root, monkeypatch, tmp_path, capsys):
     """The same run with and without --log: one record, the same run id; the second call only mirrors."""
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=_NullWriter))

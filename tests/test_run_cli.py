@@ -178,6 +178,7 @@ def test_one_seed_has_no_std_and_the_markdown_says_n_1(results):
     assert "±" not in md.replace("mean ± std", "") and "(n=1)" in md
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 def test_run_is_a_one_method_sweep_through_the_launcher(data_root, tmp_path, monkeypatch):
     """`run` and `sweep` share one path: run plans the grid and trains each run with the local launcher's task."""
     from biasbench.launch import local

@@ -102,6 +102,7 @@ def test_local_sweep_runs_the_grid_then_skips_it_and_run_agrees_on_ids(data_root
     assert out.count("finished before, skipped") == 2 and records(results) == first
 
 
+@pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)
 def test_a_failed_run_is_reported_does_not_stop_the_others_and_stays_to_do(data_root, tmp_path, capsys, monkeypatch):
     import biasbench.launch.local as local
 

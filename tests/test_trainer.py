@@ -15,7 +15,7 @@ from biasbench.errors import UserError
 from biasbench.training import checkpoint
 from biasbench.training.trainer import train
 from conftest import REPO, cli
-from helpers import method_on_a_batch, tiny_cfg, tiny_data
+from helpers import contract_data, method_on_a_batch, small_batches, tiny_cfg, tiny_data
 
 
 def test_erm_learns_the_colour_shortcut(tmp_path):
@@ -47,7 +47,8 @@ def test_reweighted_erm_weights_the_loss_or_the_sampler_as_the_protocol_says():
 
 
 def test_best_valid_and_oracle_selections_point_at_history_entries(tmp_path):
-    result = train(*tiny_cfg("erm")[:1], tiny_data(), get_method("erm"), torch.device("cpu"), tmp_path / "c.pt")
+    cfg = small_batches(tiny_cfg("erm")[0])
+    result = train(cfg, contract_data(), get_method("erm"), torch.device("cpu"), tmp_path / "c.pt")
     history = result["history"]
     assert result["best_valid"] == max(history, key=lambda h: h["valid"]["unbiased"])
     assert result["best_test_oracle"]["test"]["unbiased"] == max(h["test"]["unbiased"] for h in history)
@@ -151,7 +152,7 @@ def test_method_hooks_are_called_around_each_step_and_at_each_evaluation(tmp_pat
             calls.append(("eval", step))
 
     cfg, _ = tiny_cfg("erm", steps=5)
-    train(cfg, tiny_data(), Recorder, torch.device("cpu"), tmp_path / "h.pt")
+    train(small_batches(cfg), contract_data(), Recorder, torch.device("cpu"), tmp_path / "h.pt")
     expected = []
     for step in range(1, 6):
         expected += [("before", step), ("after", step)] + ([("eval", step)] if step in (4, 5) else [])
@@ -176,8 +177,8 @@ def test_declared_stages_are_run_in_order_ended_once_and_only_selectable_ones_se
         def end_stage(self, stage, optimizer):
             calls.append(("end", stage.name))
 
-    cfg, _ = tiny_cfg("erm", steps=5)
-    result = train(cfg, tiny_data(), TwoStages, torch.device("cpu"), tmp_path / "s.pt")
+    cfg = small_batches(tiny_cfg("erm", steps=5)[0])
+    result = train(cfg, contract_data(), TwoStages, torch.device("cpu"), tmp_path / "s.pt")
     assert result["steps_trained"] == 9 and calls.count(("end", "warmup")) == 1
     assert calls.index(("end", "warmup")) == calls.index(("after", 4)) + 1  # after the stage's last step
     assert [h["step"] for h in result["history"]] == [4, 8, 9]  # evaluations every 4 steps and at the end
