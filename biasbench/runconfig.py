@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Mapping
 from decimal import Decimal
 
+from biasbench.datasets import DATASETS
 from biasbench.errors import UserError
+from biasbench.overrides import get as get_override
 from biasbench.protocol import DENSITY_SWEEP, PROFILES, REST_PUBLISHED_DENSITY, TrainProtocol
-from biasbench.ratios import config_name
+from biasbench.ratios import config_name, ratio_from_config
 
 MAX_SEEDS = 1000  # --seeds: a typo guard (a run per seed per cell), far above any protocol's 3-10
 REST_PUBLISHED = "rest-published"  # --density: REST Table 2's best density per ratio (a named variant)
@@ -68,7 +70,6 @@ class RunConfig:
         params = self.params
         if params is None:
             return {}
-        from biasbench.ratios import ratio_from_config
 
         out = {}
         for k, v in dataclasses.asdict(params).items():
@@ -93,8 +94,6 @@ def profile_names() -> list[str]:
 
 def get_protocol(profile: str, dataset: str) -> TrainProtocol:
     """The profile's protocol for the dataset's family (biasbench/datasets.py), or one line saying why not."""
-    from biasbench.datasets import DATASETS
-
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; choose one of: {', '.join(profile_names())}")
     family = DATASETS.info(dataset).family
@@ -122,8 +121,6 @@ def resolve(
     the overrides the user gave (biasbench/overrides.py, by name); `density` is a number, REST_PUBLISHED, or
     None for the default; `params` the method's own numbers and `recorded_params` the `--set` values that
     differ from the method's (recorded as overrides)."""
-    from biasbench.overrides import get as get_override
-
     given = dict(given or {})
     p = get_protocol(profile, dataset)
     name = config_name(ratio)
@@ -196,7 +193,6 @@ def default_density(profile: str, dataset: str, method: str, ratio_name: str, me
                     ) -> float | None:
     """The density a run of the sparse `method` gets today without --density (None: no profile, or the method
     decides: `method_has_default` False). The caller says what the method is (results/leaderboard.py)."""
-    from biasbench.ratios import ratio_from_config
 
     try:
         p = get_protocol(profile, dataset)
@@ -207,7 +203,6 @@ def default_density(profile: str, dataset: str, method: str, ratio_name: str, me
 
 def _nearest(table: dict, ratio: Decimal) -> float:
     """For a non-standard ratio: the value of the nearest standard ratio (recorded in the config)."""
-    from biasbench.ratios import ratio_from_config
 
     return table[min(table, key=lambda k: abs(ratio_from_config(k) - ratio))]
 
