@@ -34,7 +34,7 @@ def load(path: Path) -> dict:
     """A checkpoint the trainer wrote: every part it resumes from is there, or a one-line error."""
     try:
         with warnings.catch_warnings():  # torch's warning about a foreign pickle's protocol: the error says it
-            warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, wrong types: all mean "damaged"
         raise UserError(
