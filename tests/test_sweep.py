@@ -87,6 +87,7 @@ def test_local_sweep_runs_the_grid_then_skips_it_and_run_agrees_on_ids(data_root
     assert main(cli_args(data_root, results, "--max-parallel", "2")) == 0  # a 2-process spawned pool
     out, _ = capsys.readouterr()
     assert "plan: 2 runs, 0 done, 2 to do" in out and "2 process(es) x 1 torch thread(s)" in out
+    assert "estimate: 2 runs (erm) have no finished run like them to go by" in out
     assert "sweep: 2 finished, 0 failed" in out
     first = records(results)
     assert len(first) == 2 and not list((results / "checkpoints").glob("*"))
@@ -100,6 +101,11 @@ def test_local_sweep_runs_the_grid_then_skips_it_and_run_agrees_on_ids(data_root
                  "--steps", "2", "--eval-every", "2", "--data-dir", str(data_root), "--results", str(results)]) == 0
     out, _ = capsys.readouterr()
     assert out.count("finished before, skipped") == 2 and records(results) == first
+    # a second seed: its runs are costed at the first seed's measured median
+    assert main(cli_args(data_root, results, "--seeds", "2", "--dry-run")) == 0
+    out, _ = capsys.readouterr()
+    assert "plan: 4 runs, 2 done, 2 to do" in out
+    assert "estimate: 2 runs x the median finished run like them (erm " in out and "have no finished" not in out
 
 
 @pytest.mark.slow  # end to end: in `make test`; the fast loop keeps the contracts (test_contract.py)

@@ -110,6 +110,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from biasbench.launch import grid, sweep
     from biasbench.paths import data_root
     from biasbench.ratios import parse_ratios
+    from biasbench.results.estimate import estimate
     from biasbench.results.store import RunStore
     from biasbench.runconfig import parse_densities
 
@@ -130,10 +131,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     results = Path(args.results)
     logsink.check(args)
     launcher = _sweep_launcher(args, results)  # a missing extra fails before any planning
-    profile = args.profile or _default_profile(
-        args.device.startswith("cuda") or (args.gpus_per_run or 0) > 0
-        or (args.launcher == "local" and args.device == "auto" and _device("auto").type == "cuda"),
-        "runs get a GPU", "no GPU asked for; --profile paper for the full budget")
+    on_gpu = (args.device.startswith("cuda") or (args.gpus_per_run or 0) > 0
+              or (args.launcher == "local" and args.device == "auto" and _device("auto").type == "cuda"))
+    profile = args.profile or _default_profile(on_gpu, "runs get a GPU",
+                                               "no GPU asked for; --profile paper for the full budget")
     _amp(given, "cuda" if args.device.startswith("cuda") else args.device)
     spec = grid.SweepSpec(
         methods=methods, datasets=datasets, ratios=ratios, n_seeds=args.seeds, profile=profile,
@@ -143,6 +144,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     plan = grid.expand(spec, _TqdmReporter())
     todo = plan.todo
     print(f"plan: {len(plan.runs)} runs, {len(plan.done)} done, {len(todo)} to do")
+    if todo:
+        from biasbench.launch.local import pool_shape
+
+        at_once = pool_shape(len(todo), args.max_parallel, args.device)[0] if args.launcher == "local" else 1
+        line = estimate([run.config for run in todo], RunStore(results).records()[0],
+                        "cuda" if on_gpu else "cpu").describe(at_once)
+        if line:
+            print(line)
     if args.dry_run or not todo:
         for run in todo if args.dry_run else []:
             print(f"  to do: {run.label}  ({run.run_id})")
