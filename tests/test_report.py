@@ -125,7 +125,38 @@ def test_a_cell_is_measured_by_the_profiles_that_train_its_model_and_others_only
     rows = build(measured_from_records(cpu), METHODS, DATASETS)
     text = reproduction.markdown(rows, ["x"], ["cmnist"], METHODS)
     line = next(row for row in text.splitlines() if "| cmnist | 0.5pct | Vanilla (MLP 100-100-16)" in row)
-    assert line.endswith("(reduced budget: `cpu`; other model: Simple CNN) |")
+    assert line.endswith("| does not hold: 2.2 below; cause: the reduced budget (`cpu`); another model (Simple CNN) |")
+
+
+def _lines(records, needle):
+    text = reproduction.markdown(build(measured_from_records(records), METHODS, DATASETS), ["x"], ["cmnist"], METHODS)
+    return [line for line in text.splitlines() if needle in line]
+
+
+def test_a_cell_that_does_not_hold_says_how_far_off_and_its_measured_cause():
+    lc = "LC (Liu et al., ICLR 2023) Table 1"
+    # the best-test number is 8 above LC's 65.22 and the valid-selected one holds: the selection rule
+    [line] = _lines(seeds("disent", "cmnist", "0.5pct", [66.0, 66.5], profile="disent", oracle=73.2),
+                    "| cmnist | 0.5pct | DisEnt (MLP 100-100-16) | unbiased | 65.22 |")
+    assert line.endswith("| does not hold: 8.0 above; cause: the selection rule (valid-selected, it holds) |")
+    # LC's Vanilla holds on the same runs, DeNetDM's does not: the papers differ
+    runs = seeds("erm", "cmnist", "2pct", [65.0, 66.0], profile="disent", oracle=66.5)
+    [lc_line, dn_line] = _lines(runs, "| cmnist | 2pct | Vanilla (MLP 100-100-16)")
+    assert "| 65.86 |" in lc_line and lc_line.endswith("| holds |") and "| 62.29 |" in dn_line
+    assert dn_line.endswith(f"| does not hold: 3.2 above; cause: the papers differ ({lc}, from Lee et al. (2021) "
+                            "holds on the same runs, under its own rule) |")
+    # DeNetDM's JTT prints a std (3.89 at 0.5 %): a gap inside 2 std of the difference is the seeds' spread
+    [line] = _lines(seeds("jtt", "cmnist", "0.5pct", [59.0, 61.0], profile="disent"), "| cmnist | 0.5pct | JTT")
+    assert "| 53.03 (3.89) |" in line
+    assert line.endswith("| does not hold: 7.0 above; cause: the seeds' spread (inside 2 std of the difference, "
+                         "with the paper's std 3.89) |")
+    # a documented cause (LfF's setting), else none known
+    [line] = _lines(seeds("lff", "cmnist", "1pct", [80.0, 80.2], profile="disent", oracle=80.1),
+                    "| cmnist | 1pct | LfF (MLP 100-100-16) | unbiased | 61.89")
+    assert "does not hold: 18.2 above; cause: the method's setting: the one behind this LfF row is not public" in line
+    [line] = _lines(seeds("groupdro", "cmnist", "5pct", [70.0, 70.2], profile="disent", oracle=70.1),
+                    "| cmnist | 5pct | GroupDRO")
+    assert line.endswith("| does not hold: 14.1 below; cause: none known |")
 
 
 def test_published_cells_name_their_copy_and_carry_the_papers_std():

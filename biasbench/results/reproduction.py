@@ -179,6 +179,43 @@ def build(table: pd.DataFrame, methods: set[str], datasets: set[str],
     return rows
 
 
+def causes(rows: list[Row]) -> dict[int, str]:
+    """For each row that does not hold (by id), how far off it is and why, as far as the runs show.
+
+    Measured from the rows themselves: the selection rule (the same runs selected on valid hold), the seeds'
+    spread (the gap is inside 2 std of the difference, counting the paper's std where it prints one), another
+    paper's number for the same method, ratio and profile that holds on the same runs (the papers disagree),
+    a reduced budget or another model; then the cell's documented cause; else "none known".
+    """
+    out = {}
+    for r in rows:
+        if r.verdict != FAILS:
+            continue
+        c, found = r.cell, []
+        if r.valid_mean is not None and verdict(c.value, r.valid_mean, r.valid_std, r.n) == HOLDS:
+            found.append("the selection rule (valid-selected, it holds)")
+        spread = math.hypot(*(s for s in (r.std, c.std) if s is not None and not math.isnan(s)))
+        if c.std is not None and abs(r.mean - c.value) <= TOLERANCE_STDS * spread:
+            found.append(f"the seeds' spread (inside {TOLERANCE_STDS:g} std of the difference, with the paper's "
+                         f"std {c.std:g})")
+        agree = sorted({o.cell.source for o in rows if o.verdict == HOLDS and o.cell.source != c.source and (
+            o.method, o.profile, o.density, o.cell.dataset, o.cell.ratio, o.cell.metric) == (
+            r.method, r.profile, r.density, c.dataset, c.ratio, c.metric)})
+        if agree:
+            found.append(f"the papers differ ({'; '.join(agree)} holds on the same runs, under its own rule)")
+        if reduced(r.profile, c.dataset):
+            found.append(f"the reduced budget (`{r.profile}`)")
+        model = profile_model(r.profile, c.dataset)
+        if model is not None and model != c.model:
+            found.append(f"another model ({model})")
+        if c.cause:
+            found.append(c.cause)
+        gap = r.mean - c.value
+        out[id(r)] = (f"{abs(gap):.1f} {'above' if gap > 0 else 'below'}; cause: "
+                      f"{'; '.join(found) if found else 'none known'}")
+    return out
+
+
 def _selection(r: Row) -> str:
     """The rule and, in brackets, the labels it read (a CSV made before that column: the rule's usual ones)."""
     if r.selection is None:
@@ -254,7 +291,12 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
         "split itself; `biasbench leaderboard --selection valid_worst_class` or `valid_accuracy` read class labels "
         "only. A sparse method's measured density says how it was chosen: `valid` (a "
         "density sweep's best mean valid score under that profile), `rest-published` or `user` (the density REST "
-        "Table 2 reports, run as a named variant for these cells only), `prior` (no sweep yet).",
+        "Table 2 reports, run as a named variant for these cells only), `prior` (no sweep yet). "
+        "A cell that does not hold says how far off the measured mean is and the cause as far as the runs show it: "
+        "the selection rule (the valid-selected number holds), the seeds' spread (the gap is inside "
+        f"{TOLERANCE_STDS:g} std of the difference, counting the paper's std), the papers differ (another paper's "
+        "number for the same method holds on the same runs), a reduced budget or another model, a documented "
+        "cause (the method's setting, the data); or `none known`.",
         "",
         f"Summary: {counts[HOLDS]} holds, {counts[FAILS]} does not hold, {counts[NOT_RUN]} not run "
         f"({len(rows)} rows over {len(cells)} published cells; {len(reduced_only)} of these cells are measured only "
@@ -267,6 +309,7 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
         *budget_notes(datasets),
         "",
     ]
+    why = causes(rows)
     for source in dict.fromkeys(r.cell.source for r in rows):
         part = [r for r in rows if r.cell.source == source]
         verified = all(r.cell.verified for r in part)
@@ -283,13 +326,15 @@ def markdown(rows: list[Row], sources: list[str], datasets: list[str], methods: 
             dens = f", d={c.density:g}" if c.density is not None else ""
             verdict_text = r.verdict if r.verdict != NOT_RUN else f"not run: needs {r.needs}"
             caveats = []
-            if r.verdict != NOT_RUN and reduced(r.profile, c.dataset):
+            if r.verdict == HOLDS and reduced(r.profile, c.dataset):
                 caveats.append(f"reduced budget: `{r.profile}`")
             model = profile_model(r.profile, c.dataset)
-            if r.verdict != NOT_RUN and model is not None and model != c.model:
+            if r.verdict == HOLDS and model is not None and model != c.model:
                 caveats.append(f"other model: {model}")
             if caveats:
                 verdict_text += f" ({'; '.join(caveats)})"
+            if id(r) in why:
+                verdict_text += f": {why[id(r)]}"
             measured_dens = "-" if r.density is None else f"{r.density:.3g}" + (f" ({r.density_rule})" if r.density_rule else "")
             beside = "-" if r.valid_mean is None else cell(r.valid_mean, r.valid_std if r.valid_std is not None
                                                              else float("nan"))
