@@ -75,6 +75,10 @@ _LC_NOTES = {
                              "MLP 100-100-100, lr 1e-3, 23,500 steps); biasbench's LfF step equals alinlab/LfF "
                              "train.py's, step for step, so this row's setting is not public"
        for r in RATIOS},
+    **{("cmnist", r, "DisEnt"): "biasbench's DisEnt step equals the released learner.py `train_ours` within float "
+                                "rounding over the disentangling phase, the swap and the lr decay "
+                                "(tests/test_disent_reference_step.py): a gap in this row is not the step"
+       for r in RATIOS},
 }
 # BFFHQ 0.5 %, bias-conflicting test accuracy: DeNetDM (NeurIPS 2024) Table 2, mean (std) of its reruns
 # (DFA there = DisEnt).
