@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from biasbench.cli import main
 from biasbench.data import TensorSplit
 from biasbench.sources import cifar10
 from biasbench.training.trainer import RunData
+from torch import nn
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -241,3 +243,34 @@ def assert_keeps_the_formats_contract(name: str, source, tmp_path) -> None:
         assert sum(report.written.values()) >= int(config.splits["train"]["num_examples"]), (fmt, report.written)
 
     assert gen.name == name and gen.card_meta and gen.export_layout and isinstance(gen.fits_cpu, bool)
+
+
+# ---- reference-step replays (tests/test_*_reference_step.py) -------------------------------------------------
+
+
+def recording(base: type, on_step) -> type:
+    """`base` as the trainer runs it, keeping its initial networks and each step's batch and loss, and calling
+    `on_step(method, step, optimizer)` after every optimizer step (where a reference replays that step)."""
+
+    class Recorded(base):
+        def __init__(self, model, cfg, info):
+            super().__init__(model, cfg, info)
+            self.initial = {name: copy.deepcopy(m) for name, m in self.modules().items()}
+            self.info, self.batches, self.losses = info, [], []
+
+        def loss(self, batch):
+            loss = super().loss(batch)
+            self.batches.append((batch.index.clone(), batch.x.clone(), batch.y.clone()))
+            self.losses.append(loss.detach().clone())
+            return loss
+
+        def after_step(self, step, optimizer):
+            super().after_step(step, optimizer)
+            on_step(self, step, optimizer)
+
+    return Recorded
+
+
+def max_param_diff(a: nn.Module, b: nn.Module) -> float:
+    pairs = list(zip(a.parameters(), b.parameters(), strict=True))
+    return max(float((p.detach() - q.detach()).abs().max()) for p, q in pairs)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from biasbench.baselines import configure
 from biasbench.baselines.disent import DisEnt
 from biasbench.training.trainer import train
-from helpers import tiny_data
+from helpers import max_param_diff, recording, tiny_data
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -147,13 +147,13 @@ def run_config():
     return dataclasses.replace(cfg, params=params, protocol=dataclasses.replace(cfg.protocol, batch_size=BATCH))
 
 
-def recording(on_step):
-    class RecordedDisEnt(DisEnt):
+def recording_perms(on_step):
+    """DisEnt as recorded by helpers.recording, plus the permutation each step drew (None before the swap)."""
+
+    class RecordedDisEnt(recording(DisEnt, on_step)):
         def __init__(self, model, cfg, info):
             super().__init__(model, cfg, info)
-            self.initial = {name: copy.deepcopy(m) for name, m in self.modules().items()}
-            self.info, self.batches, self.losses, self.perms = info, [], [], []
-            self.drawn = None
+            self.perms, self.drawn = [], None
 
         def _perm(self, n, device):
             self.drawn = super()._perm(n, device)
@@ -162,14 +162,8 @@ def recording(on_step):
         def loss(self, batch):
             self.drawn = None
             loss = super().loss(batch)
-            self.batches.append((batch.index.clone(), batch.x.clone(), batch.y.clone()))
-            self.losses.append(loss.detach().clone())
             self.perms.append(None if self.drawn is None else self.drawn.clone())
             return loss
-
-        def after_step(self, step, optimizer):
-            super().after_step(step, optimizer)
-            on_step(self, step, optimizer)
 
     return RecordedDisEnt
 
@@ -179,11 +173,6 @@ def reference_from(method, cfg, **variant) -> ReferenceDisEnt:
     return ReferenceDisEnt(copy.deepcopy(method.initial["model"]), copy.deepcopy(method.initial["bias_model"]),
                            method.info.labels, method.info.n_classes, cfg.protocol.lr, cfg.protocol.weight_decay,
                            cfg.method_params(), **variant)
-
-
-def max_param_diff(a: nn.Module, b: nn.Module) -> float:
-    pairs = list(zip(a.parameters(), b.parameters(), strict=True))
-    return max(float((p.detach() - q.detach()).abs().max()) for p, q in pairs)
 
 
 def test_disent_step_equals_the_reference_step_for_step(tmp_path):
@@ -215,7 +204,7 @@ def test_disent_step_equals_the_reference_step_for_step(tmp_path):
         })
         state["method"] = method
 
-    train(cfg, tiny_data(), recording(on_step), torch.device("cpu"), tmp_path / "run.pt")
+    train(cfg, tiny_data(), recording_perms(on_step), torch.device("cpu"), tmp_path / "run.pt")
     method = state["method"]
     assert len(rows) == STEPS
     # the swap runs at 0-based steps 13.. (learner.py `step > curr_step`); the lr halves after steps 19, 27, 35

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from biasbench.baselines import configure
 from biasbench.baselines.lff import LfF
 from biasbench.training.trainer import train
-from helpers import tiny_data
+from helpers import max_param_diff, recording, tiny_data
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -115,7 +115,7 @@ class ReferenceLfF:
         return loss.detach()
 
 
-# ---- biasbench's side: its LfF in its trainer, recorded ------------------------------------------------------
+# ---- biasbench's side: its LfF in its trainer, recorded (helpers.recording) ----------------------------------
 
 
 def run_config(profile: str, **protocol):
@@ -123,38 +123,11 @@ def run_config(profile: str, **protocol):
     return dataclasses.replace(cfg, protocol=dataclasses.replace(cfg.protocol, batch_size=BATCH, **protocol))
 
 
-def recording(on_step):
-    """LfF as the trainer runs it, keeping its initial networks and each step's batch and loss."""
-
-    class RecordedLfF(LfF):
-        def __init__(self, model, cfg, info):
-            super().__init__(model, cfg, info)
-            self.initial = {name: copy.deepcopy(m) for name, m in self.modules().items()}
-            self.info, self.batches, self.losses = info, [], []
-
-        def loss(self, batch):
-            loss = super().loss(batch)
-            self.batches.append((batch.index.clone(), batch.x.clone(), batch.y.clone()))
-            self.losses.append(loss.detach().clone())
-            return loss
-
-        def after_step(self, step, optimizer):
-            super().after_step(step, optimizer)
-            on_step(self, step, optimizer)
-
-    return RecordedLfF
-
-
 def reference_from(method, cfg, **variant) -> ReferenceLfF:
     """The reference's networks start from biasbench's initial weights (train.py:91-92 draws its own)."""
     return ReferenceLfF(copy.deepcopy(method.initial["biased"]), copy.deepcopy(method.initial["model"]),
                         method.info.labels, method.info.n_classes, cfg.protocol.lr, cfg.protocol.weight_decay,
                         **variant)
-
-
-def max_param_diff(a: nn.Module, b: nn.Module) -> float:
-    pairs = list(zip(a.parameters(), b.parameters(), strict=True))
-    return max(float((p.detach() - q.detach()).abs().max()) for p, q in pairs)
 
 
 # (profile, protocol changes): `cpu` (lr 1e-2, wd 1e-4) with LfF's own MLP (100-100-100, module/mlp.py) in place
@@ -201,7 +174,7 @@ def test_lff_step_equals_the_reference_step_for_step(case, tmp_path):
         })
         state["method"] = method
 
-    train(cfg, tiny_data(), recording(on_step), torch.device("cpu"), tmp_path / "run.pt")
+    train(cfg, tiny_data(), recording(LfF, on_step), torch.device("cpu"), tmp_path / "run.pt")
     method = state["method"]
     assert len(rows) == STEPS
     seen = method.ema_b.updated.bool()
