@@ -95,8 +95,13 @@ _PAPER_METHODS = {"Vanilla": ("erm",), "LfF": ("lff",), "DisEnt": ("disent",), "
 # Why a cell does not hold, where it was measured or documented (shown only on a row that does not hold).
 _LFF_SETTING = ("the method's setting: the one behind this LfF row is not public (see the note), while the LfF "
                 "step is alinlab/LfF's, bit for bit (tests/test_lff_reference_step.py)")
+_JTT_SETTING = ("the method's setting, where its records show it: JTT's T and lambda_up for CMNIST are not public "
+                "(the reference tunes them per dataset; DeNetDM does not give its), and biasbench's untuned T (20 % "
+                "of the budget) can let the identification model fit nearly every bias-conflicting image, so that "
+                "few are upweighted: each JTT record's `jtt.error_set` counts them")
 _CAUSES = {
     **{(_LC_SOURCE, "cmnist", r, "LfF"): _LFF_SETTING for r in RATIOS},
+    **{(_DENETDM_SOURCE, "cmnist", r, "JTT"): _JTT_SETTING for r in RATIOS},
 }
 
 
