@@ -46,6 +46,43 @@ def test_ties_go_to_the_lower_density_and_densities_are_compared_on_shared_seeds
     assert choose(tie, "rigl").density == 0.1
 
 
+def jtt_rec(t, seed, valid, test, variant=None, method="jtt", **extra):
+    record = rec(method, None, seed, valid, test,
+                 variant=f"jtt.identify_fraction={t:g}" if variant is None else variant)
+    record["config"]["method_params"] = {"identify_fraction": t, "upweight": 100.0, **extra}
+    return record
+
+
+def test_a_methods_own_number_is_chosen_by_the_same_rule_from_its_set_sweep():
+    records = [jtt_rec(0.2, 41, 50.0, 99.0, variant=""), jtt_rec(0.2, 42, 52.0, 99.0, variant=""),  # default
+               jtt_rec(0.01, 41, 70.0, 10.0), jtt_rec(0.01, 42, 68.0, 10.0),  # best on valid
+               jtt_rec(0.05, 41, 70.0, 10.0), jtt_rec(0.05, 42, 68.0, 10.0),  # tied: the higher value loses
+               jtt_rec(0.005, 41, 90.0, 90.0, variant="jtt.identify_fraction=0.005,steps=10"),  # another budget
+               jtt_rec(0.02, 41, 95.0, 95.0, variant="jtt.upweight=5"),  # another number varied
+               jtt_rec(0.1, 41, 99.0, 99.0, method="erm")]  # another method
+    table = scores(records, "cmnist", "1pct", "cpu", param="jtt.identify_fraction")
+    assert [(s.method, s.density, s.n_seeds) for s in table] == [("jtt", 0.01, 2), ("jtt", 0.05, 2), ("jtt", 0.2, 2)]
+    best = choose(table, "jtt")
+    assert best.density == 0.01 and best.valid_mean == pytest.approx(69.0) and best.test_mean == pytest.approx(10.0)
+    assert scores(records, "cmnist", "1pct", "cpu") == []  # none of them is a density sweep
+
+
+def test_the_density_command_chooses_a_methods_own_number_and_names_bad_params(tmp_path, capsys):
+    runs = tmp_path / "results" / "runs"
+    runs.mkdir(parents=True)
+    for i, r in enumerate([jtt_rec(0.2, 41, 50.0, 90.0, variant=""), jtt_rec(0.01, 41, 70.0, 60.0)]):
+        (runs / f"cmnist-1pct-jtt-cpu-s41-{i:012x}.json").write_text(json.dumps(r))
+    results = str(tmp_path / "results")
+    code, out, err = run(capsys, "density", "--param", "jtt.identify_fraction", "--results", results)
+    assert code == 0, err
+    assert "jtt: identify_fraction 0.01 (best mean valid 70.00 over 1 seeds" in out
+    for param, words in [("jtt.T", "jtt has no number 'T'"), ("jtt", "expected 'density' or METHOD.FIELD"),
+                         ("erm.lr", "erm has no number 'lr' (it has none of its own)"),
+                         ("lff.q", "no runs of lff.q of cmnist 1pct under profile 'cpu'")]:
+        code, _, err = run(capsys, "density", "--param", param, "--results", results)
+        assert_one_line_error(code, err, words)
+
+
 def test_defaults_are_never_a_published_best_and_runs_record_how_density_was_chosen():
     for name in PROFILES:
         for dataset in dataset_names():
@@ -84,19 +121,20 @@ def test_every_leaderboard_row_says_whether_its_method_trains_with_bias_labels()
     assert dict(zip(table["method"], table["bias_labels"])) == methods
 
 
-def test_the_cpu_profiles_chosen_densities_are_what_the_committed_sweep_chooses_on_valid():
-    """The constant in protocol/profiles.py is re-derived from the committed records: a sweep that grows and changes
-    its choice makes this fail until the constant (and the runs at it) follow."""
+@pytest.mark.parametrize("profile, store", [("cpu", "cmnist-cpu")])
+def test_a_profiles_chosen_densities_are_what_its_committed_sweep_chooses_on_valid(profile, store):
+    """The constants in protocol/profiles.py are re-derived from the committed records: a sweep that grows and
+    changes its choice makes this fail until the constant (and the runs at it) follow."""
     from conftest import REPO
 
     from biasbench.results.store import RunStore
 
-    results = REPO / "leaderboard" / "runs" / "cmnist-cpu"
+    results = REPO / "leaderboard" / "runs" / store
     if not (results / "runs").is_dir():
-        pytest.skip("no committed cmnist-cpu records")
+        pytest.skip(f"no committed {store} records")
     records, _ = RunStore(results).records()
-    table = scores(records, "cmnist", "1pct", "cpu")
-    chosen = protocol_for("cpu", "cmnist").chosen_density
+    table = scores(records, "cmnist", "1pct", profile)
+    chosen = protocol_for(profile, "cmnist").chosen_density
     assert set(chosen) == {"rigl", "rest"}
     for method, density in chosen.items():
         assert choose(table, method).density == density, method

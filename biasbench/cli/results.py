@@ -158,24 +158,50 @@ def _cmd_density(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     from biasbench.methods import get as get_method, names as method_names
 
-    chosen_by_sweep = {m for m in method_names() if get_method(m).uses_density and get_method(m).default_density}
-    table = [s for s in density.scores(records, dataset, ratio, args.profile) if s.method in chosen_by_sweep]
+    if args.param == "density":
+        chosen_by_sweep = {m for m in method_names() if get_method(m).uses_density and get_method(m).default_density}
+        table = [s for s in density.scores(records, dataset, ratio, args.profile) if s.method in chosen_by_sweep]
+        label, hint = "density", f"--methods rigl rest --ratios {ratio} --densities sweep"
+    else:
+        method, field_name = _method_field(args.param)
+        table = density.scores(records, dataset, ratio, args.profile, param=f"{method}.{field_name}")
+        label, hint = field_name, f"--methods {method} --ratios {ratio} --set {method}.{field_name}=V1,V2,..."
     if not table:
-        raise UserError(f"no sparse runs of {dataset} {ratio} under profile {args.profile!r} in {args.results}; "
-                        f"run a sweep first: biasbench sweep --methods rigl rest --ratios {ratio} --densities sweep "
-                        f"--profile {args.profile}")
-    print(f"{'method':<8}{'density':>9}{'seeds':>7}{'valid':>9}{'test':>9}   (%, at each run's best-valid evaluation)")
+        what = "sparse runs" if args.param == "density" else f"runs of {args.param}"
+        raise UserError(f"no {what} of {dataset} {ratio} under profile {args.profile!r} in {args.results}; "
+                        f"run a sweep first: biasbench sweep {hint} --profile {args.profile}")
+    every, values = ("density", "densities") if label == "density" else (f"{label} value", f"{label} values")
+    width = max(9, len(label) + 2)
+    print(f"{'method':<8}{label:>{width}}{'seeds':>7}{'valid':>9}{'test':>9}   (%, at each run's best-valid evaluation)")
     for s in table:
-        print(f"{s.method:<8}{s.density:>9.4g}{s.n_seeds:>7}{s.valid_mean:>9.2f}{s.test_mean:>9.2f}")
+        print(f"{s.method:<8}{s.density:>{width}.4g}{s.n_seeds:>7}{s.valid_mean:>9.2f}{s.test_mean:>9.2f}")
     for method in sorted({s.method for s in table}):
         best = density.choose(table, method, args.min_seeds)
         if best is None:
-            print(f"{method}: its densities share fewer than {args.min_seeds} seed(s) yet")
+            print(f"{method}: its {values} share fewer than {args.min_seeds} seed(s) yet")
         else:
             seeds = " ".join(str(k) for k in sorted(density.common_seeds(table, method)))
-            print(f"{method}: density {best.density:g} (best mean valid {best.valid_mean:.2f} over {best.n_seeds} "
-                  f"seeds; chosen on valid only, on the seeds every density has: {seeds})")
+            print(f"{method}: {label} {best.density:g} (best mean valid {best.valid_mean:.2f} over {best.n_seeds} "
+                  f"seeds; chosen on valid only, on the seeds every {every} has: {seeds})")
     return 0
+
+
+def _method_field(param: str) -> tuple[str, str]:
+    """--param METHOD.FIELD: a registered method and one of its own numbers, or one line saying why not."""
+    import dataclasses
+
+    from biasbench.methods import canonical, get as get_method
+
+    method, dot, field_name = param.partition(".")
+    if not dot or not method or not field_name:
+        raise UserError(f"--param {param!r}: expected 'density' or METHOD.FIELD, e.g. jtt.identify_fraction")
+    method = canonical(method)
+    params = get_method(method).Params
+    fields = [f.name for f in dataclasses.fields(params)] if params is not None else []
+    if field_name not in fields:
+        raise UserError(f"--param {param!r}: {method} has no number {field_name!r}"
+                        + (f" (it has: {', '.join(fields)})" if fields else " (it has none of its own)"))
+    return method, field_name
 
 
 def _cmd_budget(args: argparse.Namespace) -> int:
@@ -386,14 +412,20 @@ def _add_density(sub) -> None:
         epilog=(
             "example:\n"
             "  biasbench sweep --methods rigl rest --ratios 1pct --seeds 3 --densities sweep --profile cpu\n"
-            "  biasbench density --ratio 1pct --profile cpu --min-seeds 3"
+            "  biasbench density --ratio 1pct --profile cpu --min-seeds 3\n"
+            "  biasbench sweep --methods jtt --ratios 1pct --seeds 2 --set jtt.identify_fraction=0.005,0.02,0.1 \\\n"
+            "      --profile disent\n"
+            "  biasbench density --param jtt.identify_fraction --profile disent   # JTT's T, by the same rule"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_scope(dsel, "the sweep's ratio")
     add_results(dsel)
     dsel.add_argument("--min-seeds", type=int, default=1, metavar="N",
-                      help="only densities with at least N seeds may be chosen (default: 1)")
+                      help="only values with at least N seeds may be chosen (default: 1)")
+    dsel.add_argument("--param", default="density", metavar="P",
+                      help="what the sweep varied: 'density' (default; every sparse method), or a method's own "
+                           "number as 'sweep --set' names it, METHOD.FIELD (e.g. jtt.identify_fraction)")
     dsel.set_defaults(func=_cmd_density)
 
 

@@ -1,10 +1,13 @@
-"""Choosing a sparse method's density on validation, from a density sweep's run records.
+"""Choosing a sparse method's density, or a method's own number, on validation from a sweep's run records.
 
 A benchmark may not tune on test: the default density of a sparse method
 under a profile is the sweep density whose runs have the best mean
 *valid* score (the profile's selection metric, at each run's best-valid
 evaluation) over seeds. Ties go to the lower density (fewer weights, less
 compute). Test numbers are shown beside the choice, never used for it.
+A method's own number swept with `sweep --set METHOD.FIELD=V,...` (JTT's
+T, `jtt.identify_fraction`) is chosen by the same rule; ties go to the
+lower value.
 """
 
 from __future__ import annotations
@@ -18,36 +21,51 @@ from biasbench.results.leaderboard import is_density_variant
 @dataclass(frozen=True)
 class DensityScore:
     method: str
-    density: float
+    density: float  # the swept value: the density, or the method's own number (`scores(param=...)`)
     n_seeds: int
     valid_mean: float  # %, the selection metric on valid at each run's best-valid evaluation
     test_mean: float  # %, the headline metric on test at the same evaluation (shown, not used)
     valid_by_seed: dict = field(default_factory=dict)  # seed -> valid %, for the paired choice
 
 
-def scores(records: list[dict], dataset: str, ratio: str, profile: str) -> list[DensityScore]:
-    """Per sparse method and density: mean valid and test over the sweep's seeds (density-only variants
-    and the default-density runs; runs that override anything else are left out)."""
+def scores(records: list[dict], dataset: str, ratio: str, profile: str, param: str = "density"
+           ) -> list[DensityScore]:
+    """Per method and swept value: mean valid and test over the sweep's seeds. `param` "density": every
+    sparse method's density-only variants and default-density runs; "METHOD.FIELD": that method's runs that
+    vary only that number (`--set METHOD.FIELD=V`) and its runs at the default. Runs that override anything
+    else are left out."""
     groups: dict[tuple[str, float], list[dict]] = {}
     for r in records:
         if (r.get("dataset"), r.get("ratio"), r.get("profile")) != (dataset, ratio, profile):
             continue
-        density = (r.get("config") or {}).get("density")
-        variant = r.get("variant", "")
-        if density is None or not (variant == "" or is_density_variant(variant)):
-            continue
-        groups.setdefault((r["method"], float(density)), []).append(r)
+        value = _swept_value(r, param)
+        if value is not None:
+            groups.setdefault((r["method"], value), []).append(r)
     out = []
-    for (method, density), runs in sorted(groups.items()):
+    for (method, value), runs in sorted(groups.items()):
         protocol = runs[0]["config"]["protocol"]
         metric, headline = protocol["selection_metric"], protocol["headline"]
         by_seed = {run["seed"]: run for run in runs}  # a seed twice (a sweep run and a default run): one
         chosen = {seed: selection.choose(run, "valid") for seed, run in by_seed.items()}
         valid = {seed: 100 * entry["valid"][metric] for seed, entry in chosen.items()}
         test = [100 * entry["test"][headline] for entry in chosen.values()]
-        out.append(DensityScore(method, density, len(by_seed), sum(valid.values()) / len(valid),
+        out.append(DensityScore(method, value, len(by_seed), sum(valid.values()) / len(valid),
                                 sum(test) / len(test), valid))
     return out
+
+
+def _swept_value(record: dict, param: str) -> float | None:
+    """The record's value of the swept number, or None when the record is not one of the sweep's runs."""
+    config, variant = record.get("config") or {}, str(record.get("variant", ""))
+    if param == "density":
+        density = config.get("density")
+        ok = density is not None and (variant == "" or is_density_variant(variant))
+        return float(density) if ok else None
+    method, _, field_name = param.partition(".")
+    value = (config.get("method_params") or {}).get(field_name)
+    if record.get("method") != method or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return float(value) if variant == "" or ("," not in variant and variant.startswith(f"{param}=")) else None
 
 
 def common_seeds(table: list[DensityScore], method: str) -> set:
