@@ -121,7 +121,7 @@ def test_every_leaderboard_row_says_whether_its_method_trains_with_bias_labels()
     assert dict(zip(table["method"], table["bias_labels"])) == methods
 
 
-@pytest.mark.parametrize("profile, store", [("cpu", "cmnist-cpu")])
+@pytest.mark.parametrize("profile, store", [("cpu", "cmnist-cpu"), ("disent", "cmnist-disent")])
 def test_a_profiles_chosen_densities_are_what_its_committed_sweep_chooses_on_valid(profile, store):
     """The constants in protocol/profiles.py are re-derived from the committed records: a sweep that grows and
     changes its choice makes this fail until the constant (and the runs at it) follow."""
