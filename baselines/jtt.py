@@ -60,6 +60,12 @@ class JTTParams:
     copies: str = "plus_one"
 
 
+# T chosen on validation per (profile, dataset family), as a sparse method's density is: the share with the best
+# mean valid score in a `sweep --set jtt.identify_fraction=...` at 1 % (`biasbench density --param
+# jtt.identify_fraction`). Where no such sweep has run, JTTParams' untuned share.
+CHOSEN_IDENTIFY_FRACTION: dict[tuple[str, str], float] = {}
+
+
 def identify_steps(steps: int, params: dict, n: int, batch_size: int) -> int:
     """T in optimizer steps: the share of the budget; with the train-pass error set, at least one epoch."""
     t = max(1, round(steps * float(params["identify_fraction"])))
@@ -71,6 +77,12 @@ def identify_steps(steps: int, params: dict, n: int, batch_size: int) -> int:
 class JTT(ERM):
     length_free = False  # T is a share of the budget
     Params = JTTParams
+
+    @classmethod
+    def own_params(cls, profile: str, dataset, protocol) -> JTTParams:
+        """JTTParams, with T the share chosen on validation for this profile and family where one was."""
+        chosen = CHOSEN_IDENTIFY_FRACTION.get((profile, dataset.family))
+        return JTTParams() if chosen is None else JTTParams(identify_fraction=chosen)
 
     def __init__(self, model: nn.Module, cfg: RunConfig, train: TrainInfo):
         super().__init__(model, cfg, train)

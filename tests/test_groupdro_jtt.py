@@ -167,3 +167,20 @@ def test_jtt_resumes_exactly_across_its_stage_boundary(method, stop_at, tmp_path
         train(cfg, tiny_data(), StopAt, torch.device("cpu"), ckpt)
     resumed = train(cfg, tiny_data(), cls, torch.device("cpu"), ckpt)
     assert resumed["history"] == straight["history"]
+
+
+def test_jtts_t_is_the_profiles_validation_choice_where_one_was_made_and_the_untuned_share_elsewhere(monkeypatch):
+    from decimal import Decimal
+
+    from biasbench.baselines import configure, jtt
+
+    def cfg(profile):
+        return configure("jtt", "cmnist", Decimal("0.01"), 41, profile, 54000)
+
+    before = {p: cfg(p).run_id("f" * 64) for p in ("cpu", "disent")}
+    assert cfg("disent").method_params()["identify_fraction"] == jtt.JTTParams().identify_fraction
+    monkeypatch.setitem(jtt.CHOSEN_IDENTIFY_FRACTION, ("disent", "digits"), 0.01)
+    assert cfg("disent").method_params()["identify_fraction"] == 0.01
+    assert cfg("disent").run_id("f" * 64) != before["disent"]  # another T is another run
+    assert cfg("cpu").run_id("f" * 64) == before["cpu"]  # other profiles keep theirs
+    assert cfg("disent").variant() == ""  # the profile's own number, not a user's --set
